@@ -1,1 +1,119 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! This exists so that CI, a newcomer and a release engineer all run the *same* checks with one
+//! command and no shell scripts to keep in sync:
+//!
+//! - `cargo xtask ci`: format check, clippy with warnings denied on every target, the whole test
+//!   suite, and the documentation build with warnings denied. Each step prints its name and how
+//!   long it took; the first failure stops the run with a non-zero exit code.
+//! - `cargo xtask bench`: the benchmark programs that compare tableshare with its peers side by
+//!   side (see docs/performance.md). Added with the storage engine.
+//!
+//! Only `anyhow` is used here: xtask must build fast on a clean machine.
+
+// A command-line tool talks to its user on stdout and stderr; that is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci      format check, clippy (warnings denied), all tests, docs (warnings denied)
+  help    print this message";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask manifest directory has no parent")
+}
+
+/// Everything CI checks, in the order that fails fastest.
+fn ci() -> Result<()> {
+    let root = workspace_root()?;
+    let started = Instant::now();
+    step(&root, "format", &["fmt", "--all", "--", "--check"], &[])?;
+    step(
+        &root,
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    step(
+        &root,
+        "test",
+        &["test", "--workspace", "--all-targets", "--locked"],
+        &[],
+    )?;
+    // `--all-targets` skips doctests; run them on their own so examples in docs stay compiling.
+    step(&root, "doctest", &["test", "--workspace", "--doc", "--locked"], &[])?;
+    step(
+        &root,
+        "docs",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    println!(
+        "xtask ci: all steps passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs one `cargo` step in the workspace root, timing it and failing with its name.
+fn step(root: &Path, name: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    println!("==> {name}: cargo {}", args.join(" "));
+    let started = Instant::now();
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("could not start cargo for step `{name}`"))?;
+    let secs = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("step `{name}` failed after {secs:.1}s ({status})");
+    }
+    println!("<== {name}: ok in {secs:.1}s");
+    Ok(())
+}

@@ -1,1 +1,46 @@
-//! placeholder
+//! tableshare: share Arrow tables between processes, machines and clouds.
+//!
+//! This is the facade crate: one coherent API over the layered crates, for applications that
+//! embed tableshare. Each layer is re-exported as a module, and the types most programs need are
+//! re-exported at the root:
+//!
+//! | module | crate | what it holds |
+//! | --- | --- | --- |
+//! | [`uri`] | `tableshare-uri` | every table address: `pxt://` cloud tables, `pq://` worker tables, `ts://` direct worker addresses, subscription options |
+//! | [`table`] | `tableshare-core` | the one table model: schemas, row keys, row sets, table updates, live tables, snapshots, subscriptions, table definitions |
+//! | [`storage`] | `tableshare-storage` | the versioned storage engine: catalog, tables, versions, time travel, garbage collection |
+//!
+//! Programs that need only one layer can depend on that crate alone; the facade adds no types of
+//! its own to those layers, so values move freely between code written against either.
+//!
+//! ```
+//! use tableshare::TableUri;
+//!
+//! let uri: TableUri = "pq://SomePQ/scope/some_table?blink".parse()?;
+//! assert!(matches!(uri, TableUri::Worker(_)));
+//! # Ok::<(), tableshare::uri::UriError>(())
+//! ```
+#![deny(missing_docs)]
+
+/// Table addresses: parse, format and build `pxt://`, `pq://` and `ts://` addresses
+/// (the `tableshare-uri` crate).
+pub mod uri {
+    pub use tableshare_uri::*;
+}
+
+/// The table model shared by every kind of table (the `tableshare-core` crate).
+pub mod table {
+    pub use tableshare_core::*;
+}
+
+/// The versioned storage engine: the local catalog of directories, tables, views, snapshots and
+/// replicas (the `tableshare-storage` crate).
+pub mod storage {
+    pub use tableshare_storage::*;
+}
+
+pub use tableshare_core::{
+    LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableSchema, TableUpdate,
+};
+pub use tableshare_storage::{Catalog, Table};
+pub use tableshare_uri::{CloudUri, DirectUri, TableUri, WorkerUri};

@@ -1,0 +1,299 @@
+//! The local catalog commands: `dir create|drop`, `ls`, and `table create|insert|show|history|
+//! revert|drop`. Each is a thin shell over `tableshare::storage`: parse arguments, call the
+//! engine, print. Every mutation is one atomic version in the engine, so a failed command leaves
+//! nothing half-written.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde::Serialize;
+use tableshare::storage::{Catalog, EntryKind, HistoryEntry, StorageError};
+use tableshare::table::TableSchema;
+
+use crate::exit::{CmdResult, Failure};
+use crate::home::Home;
+use crate::input::read_input;
+use crate::output::{rows_json, rows_pretty};
+use crate::schema_spec::parse_schema_spec;
+
+/// `tableshare dir …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum DirCommand {
+    /// Create a directory (its parent must exist).
+    Create {
+        /// Dotted path, e.g. shared_demo
+        path: String,
+    },
+    /// Drop a directory; refused when it is not empty unless --force.
+    Drop {
+        /// Dotted path
+        path: String,
+        /// Drop everything inside it too.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `tableshare table …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum TableCommand {
+    /// Create an empty table with a schema.
+    Create {
+        /// Dotted path, e.g. shared_demo.sample_data
+        path: String,
+        /// Columns as NAME:TYPE, comma-separated, e.g. 'id:int64,name:utf8,value:float64'
+        /// (types: int32, int64, float32, float64, bool, utf8, binary, timestamp, date, json,
+        /// list<float32>).
+        #[arg(long)]
+        schema: String,
+    },
+    /// Insert the rows of a file (.csv, .json/.ndjson, .parquet, .arrow; `-` reads CSV on stdin)
+    /// as one new version.
+    Insert {
+        /// Dotted path of the table
+        path: String,
+        /// The file to read
+        file: PathBuf,
+    },
+    /// Show a table's rows (PATH:N shows version N).
+    Show {
+        /// Dotted path, optionally with :VERSION
+        path: String,
+        /// Show at most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print a JSON array of row objects in row-key order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a table's versions.
+    History {
+        /// Dotted path
+        path: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo the latest version, as a new version.
+    Revert {
+        /// Dotted path
+        path: String,
+    },
+    /// Drop a table.
+    Drop {
+        /// Dotted path
+        path: String,
+        /// Accepted for symmetry with `dir drop`; dropping a table needs no force.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Maps an engine error to the contract's exit code: bad names, paths and arguments are bad
+/// input (2); everything else is a failed or refused operation (1).
+pub(crate) fn storage_failure(err: StorageError) -> Failure {
+    let bad_input = matches!(
+        err,
+        StorageError::InvalidPath { .. }
+            | StorageError::InvalidArgument { .. }
+            | StorageError::UnsupportedFormat { .. }
+    );
+    let err = anyhow::Error::new(err);
+    if bad_input {
+        Failure::BadInput(err)
+    } else {
+        Failure::Failed(err)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not start the runtime")))
+}
+
+fn open(home: &Home) -> Result<Catalog, Failure> {
+    home.catalog().map_err(Failure::Failed)
+}
+
+/// Runs `tableshare dir …`.
+pub(crate) fn run_dir(home: &Home, command: DirCommand) -> CmdResult {
+    let catalog = open(home)?;
+    runtime()?.block_on(async {
+        match command {
+            DirCommand::Create { path } => {
+                catalog.create_dir(&path).await.map_err(storage_failure)?;
+                println!("created directory {path}");
+            }
+            DirCommand::Drop { path, force } => {
+                catalog.drop_dir(&path, force).await.map_err(storage_failure)?;
+                println!("dropped directory {path}");
+            }
+        }
+        Ok(())
+    })
+}
+
+#[derive(Serialize)]
+struct LsRow<'a> {
+    path: &'a str,
+    kind: &'a str,
+}
+
+/// Runs `tableshare ls [DIR] [--recursive] [--json]`.
+pub(crate) fn run_ls(home: &Home, dir: Option<String>, recursive: bool, json: bool) -> CmdResult {
+    let catalog = open(home)?;
+    let entries = runtime()?.block_on(async {
+        catalog
+            .list(dir.as_deref().unwrap_or(""), recursive)
+            .await
+            .map_err(storage_failure)
+    })?;
+    if json {
+        let rows: Vec<LsRow<'_>> = entries
+            .iter()
+            .map(|e| LsRow {
+                path: &e.path,
+                kind: kind_name(e.kind),
+            })
+            .collect();
+        print_json(&rows)?;
+    } else if entries.is_empty() {
+        println!("(empty)");
+    } else {
+        let width = entries.iter().map(|e| e.path.len()).max().unwrap_or(0);
+        for entry in &entries {
+            println!("{:<width$}  {}", entry.path, kind_name(entry.kind));
+        }
+    }
+    Ok(())
+}
+
+/// The contract's name for an entry kind (`ls --json`).
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Directory => "dir",
+        other => other.name(),
+    }
+}
+
+#[derive(Serialize)]
+struct HistoryRow {
+    version: u64,
+    operation: String,
+    rows_added: u64,
+    rows_removed: u64,
+    timestamp: String,
+}
+
+impl HistoryRow {
+    fn new(entry: &HistoryEntry) -> Self {
+        Self {
+            version: entry.version,
+            operation: entry.operation.name().to_owned(),
+            rows_added: entry.rows_added,
+            rows_removed: entry.rows_removed,
+            timestamp: format_timestamp(entry.timestamp_ms),
+        }
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T17:20:00.123Z`.
+fn format_timestamp(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || ms.to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+}
+
+fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
+    let text = serde_json::to_string(value)
+        .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not encode JSON")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Runs `tableshare table …`.
+pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
+    let catalog = open(home)?;
+    runtime()?.block_on(async {
+        match command {
+            TableCommand::Create { path, schema } => {
+                let schema = parse_schema_spec(&schema).map_err(|err| {
+                    Failure::BadInput(anyhow::Error::new(err).context("invalid --schema"))
+                })?;
+                let schema = TableSchema::unpartitioned(Arc::new(schema))
+                    .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
+                catalog
+                    .create_table(&path, &schema)
+                    .await
+                    .map_err(storage_failure)?;
+                println!("created table {path}");
+            }
+            TableCommand::Insert { path, file } => {
+                let table = catalog.open_table(&path).await.map_err(storage_failure)?;
+                let batches = read_input(&file, &table.schema()).map_err(Failure::BadInput)?;
+                let schema = table.schema();
+                let batch = arrow_select::concat::concat_batches(&schema, &batches)
+                    .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
+                let rows = batch.num_rows();
+                let version = table.insert(&batch).await.map_err(storage_failure)?;
+                println!("inserted {rows} rows into {path} (version {version})");
+            }
+            TableCommand::Show { path, limit, json } => {
+                let table = catalog.open_table(&path).await.map_err(storage_failure)?;
+                let data = table.scan().await.map_err(storage_failure)?;
+                let mut batch = data.batch;
+                if let Some(limit) = limit {
+                    batch = batch.slice(0, limit.min(batch.num_rows()));
+                }
+                if json {
+                    println!("{}", rows_json(&batch).map_err(Failure::Failed)?);
+                } else {
+                    println!("{}", rows_pretty(&batch).map_err(Failure::Failed)?);
+                    println!(
+                        "{} (version {}, {} rows)",
+                        table.path(),
+                        data.version,
+                        data.keys.len()
+                    );
+                }
+            }
+            TableCommand::History { path, json } => {
+                let table = catalog.open_table(&path).await.map_err(storage_failure)?;
+                let history = table.history().await.map_err(storage_failure)?;
+                let rows: Vec<HistoryRow> = history.iter().map(HistoryRow::new).collect();
+                if json {
+                    print_json(&rows)?;
+                } else {
+                    println!(
+                        "{:>7}  {:<24}  {:<14}  {:>10}  {:>12}",
+                        "version", "timestamp", "operation", "rows added", "rows removed"
+                    );
+                    for row in &rows {
+                        println!(
+                            "{:>7}  {:<24}  {:<14}  {:>10}  {:>12}",
+                            row.version, row.timestamp, row.operation, row.rows_added,
+                            row.rows_removed
+                        );
+                    }
+                }
+            }
+            TableCommand::Revert { path } => {
+                let table = catalog.open_table(&path).await.map_err(storage_failure)?;
+                let version = table.revert().await.map_err(storage_failure)?;
+                println!("reverted {path}: version {version} undoes the previous version");
+            }
+            TableCommand::Drop { path, force: _ } => {
+                catalog.drop_table(&path).await.map_err(storage_failure)?;
+                println!("dropped table {path}");
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,256 @@
+//! The command-line contract, tested by running the real `tableshare` binary: command names,
+//! exit codes (0 ok, 1 failed or refused, 2 bad input) and the exact `--json` shapes that outside
+//! checks rely on. Each test uses its own fresh home folder.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+/// Runs `tableshare --home HOME ARGS…` with optional stdin.
+fn run(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tableshare"));
+    cmd.arg("--home").arg(home).args(args);
+    cmd.env_remove("TABLESHARE_HOME");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a command and checks its exit code; returns stdout.
+fn check(home: &Path, args: &[&str], code: i32) -> String {
+    check_stdin(home, args, None, code)
+}
+
+fn check_stdin(home: &Path, args: &[&str], stdin: Option<&str>, code: i32) -> String {
+    let out = run(home, args, stdin);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "tableshare {args:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    if code != 0 {
+        assert!(
+            stderr.starts_with("tableshare: ") || stderr.contains("error:"),
+            "a failure explains itself on stderr: {stderr:?}"
+        );
+    }
+    stdout
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn uri_parse_json_shapes() {
+    let home = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "pxt://alice/shared.sample_data:3",
+            json!({"kind":"cloud","org":"alice","db":null,"path":"shared.sample_data","version":3}),
+        ),
+        (
+            "pxt://team/shared/dataset_name",
+            json!({"kind":"cloud","org":"team","db":null,"path":"shared.dataset_name","version":null}),
+        ),
+        (
+            "pq://SomePQ/scope/some_table",
+            json!({"kind":"worker","worker":{"name":"SomePQ"},"table":"some_table","options":{
+                "snapshot":false,"columns":null,"on_disconnect":"clear","retry_window_ms":300000,
+                "max_retries":null,"blink":false}}),
+        ),
+        (
+            "pq://1234567890/scope/some_table?columns=Col1,Col2,Col3&retryWindowMillis=30000&maxRetries=3&blink",
+            json!({"kind":"worker","worker":{"serial":1234567890u64},"table":"some_table","options":{
+                "snapshot":false,"columns":["Col1","Col2","Col3"],"on_disconnect":"clear",
+                "retry_window_ms":30000,"max_retries":3,"blink":true}}),
+        ),
+        (
+            "pq://Sla%5Csh%20PQ/scope/some_table?onDisconnect=retain",
+            json!({"kind":"worker","worker":{"name":"Sla\\sh PQ"},"table":"some_table","options":{
+                "snapshot":false,"columns":null,"on_disconnect":"retain","retry_window_ms":300000,
+                "max_retries":null,"blink":false}}),
+        ),
+        (
+            "ts+plain://localhost/scope/t?snapshot=true",
+            json!({"kind":"direct","host":"localhost","port":8470,"tls":false,"table":"t","options":{
+                "snapshot":true,"columns":null,"on_disconnect":"clear","retry_window_ms":300000,
+                "max_retries":null,"blink":false}}),
+        ),
+    ];
+    for (uri, expected) in cases {
+        let out = check(home.path(), &["uri", "parse", uri, "--json"], 0);
+        assert_eq!(json_of(&out), expected, "{uri}");
+        // The human form runs too and shows the canonical address.
+        let human = check(home.path(), &["uri", "parse", uri], 0);
+        assert!(human.contains("canonical"), "{human}");
+    }
+}
+
+#[test]
+fn invalid_addresses_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    for uri in [
+        "http://x/y",
+        "pxt://alice/t:",
+        "pxt://alice/t:abc",
+        "pxt://alice/t:-1",
+        "pxt://alice/a..b",
+        "pq://SomePQ/app/t",
+        "pq://SomePQ/scope/t?onDisconect=retain",
+        "pq://SomePQ/scope/t?snapshot=true&blink",
+        "pq://SomePQ/scope/t?maxRetries=3&maxRetries=4",
+    ] {
+        check(home.path(), &["uri", "parse", uri, "--json"], 2);
+    }
+    // Bad usage (an unknown command) is exit 2 as well.
+    check(home.path(), &["no-such-command"], 2);
+}
+
+#[test]
+fn catalog_round_trip() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    check(h, &["dir", "create", "shared_demo"], 0);
+    check(
+        h,
+        &[
+            "table",
+            "create",
+            "shared_demo.sample_data",
+            "--schema",
+            "id:int64,name:utf8,value:float64",
+        ],
+        0,
+    );
+    check_stdin(
+        h,
+        &["table", "insert", "shared_demo.sample_data", "-"],
+        Some("id,name,value\n1,Alice,42.5\n2,Bob,37.8\n3,Charlie,91.2\n"),
+        0,
+    );
+    let ndjson = home.path().join("more.ndjson");
+    std::fs::write(&ndjson, "{\"id\":4,\"name\":\"Diana\",\"value\":65.3}\n").unwrap();
+    check(
+        h,
+        &["table", "insert", "shared_demo.sample_data", ndjson.to_str().unwrap()],
+        0,
+    );
+
+    let rows = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.sample_data", "--json"],
+        0,
+    ));
+    assert_eq!(
+        rows,
+        json!([
+            {"id":1,"name":"Alice","value":42.5},
+            {"id":2,"name":"Bob","value":37.8},
+            {"id":3,"name":"Charlie","value":91.2},
+            {"id":4,"name":"Diana","value":65.3}
+        ])
+    );
+    let limited = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.sample_data", "--limit", "1", "--json"],
+        0,
+    ));
+    assert_eq!(limited, json!([{"id":1,"name":"Alice","value":42.5}]));
+
+    // Time travel: version 1 holds the first insert only, and is read-only.
+    let v1 = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.sample_data:1", "--json"],
+        0,
+    ));
+    assert_eq!(v1.as_array().unwrap().len(), 3);
+    check(
+        h,
+        &["table", "insert", "shared_demo.sample_data:1", ndjson.to_str().unwrap()],
+        1,
+    );
+
+    let listing = json_of(&check(h, &["ls", "--recursive", "--json"], 0));
+    assert_eq!(
+        listing,
+        json!([
+            {"path":"shared_demo","kind":"dir"},
+            {"path":"shared_demo.sample_data","kind":"table"}
+        ])
+    );
+
+    let history = json_of(&check(
+        h,
+        &["table", "history", "shared_demo.sample_data", "--json"],
+        0,
+    ));
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    let by_version = |v: u64| {
+        history
+            .iter()
+            .find(|e| e["version"] == v)
+            .unwrap_or_else(|| panic!("no version {v}"))
+            .clone()
+    };
+    assert_eq!(by_version(1)["operation"], "insert");
+    assert_eq!(by_version(1)["rows_added"], 3);
+    assert_eq!(by_version(2)["rows_added"], 1);
+    assert_eq!(by_version(2)["rows_removed"], 0);
+    assert!(by_version(2)["timestamp"].is_string());
+
+    // Revert undoes the latest version as a new one.
+    check(h, &["table", "revert", "shared_demo.sample_data"], 0);
+    let rows = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.sample_data", "--json"],
+        0,
+    ));
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+
+    // Refusals are exit 1 and change nothing.
+    check(h, &["dir", "create", "shared_demo"], 1);
+    check(h, &["dir", "drop", "shared_demo"], 1);
+    check(h, &["table", "show", "shared_demo.nope"], 1);
+    check(h, &["table", "drop", "shared_demo.sample_data"], 0);
+    check(h, &["dir", "drop", "shared_demo"], 0);
+    let listing = json_of(&check(h, &["ls", "--json"], 0));
+    assert_eq!(listing, json!([]));
+}
+
+#[test]
+fn bad_input_exits_2_and_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    check(h, &["table", "create", "bad..name", "--schema", "id:int64"], 2);
+    check(h, &["table", "create", "t", "--schema", "id:uuid"], 2);
+    check(h, &["table", "create", "t", "--schema", "id:int64,name:utf8"], 0);
+    // A value that does not fit the column: nothing is inserted.
+    check_stdin(
+        h,
+        &["table", "insert", "t", "-"],
+        Some("id,name\n1,a\nnot-a-number,b\n"),
+        2,
+    );
+    // A column the table lacks.
+    check_stdin(h, &["table", "insert", "t", "-"], Some("id,colour\n1,red\n"), 2);
+    let weird = h.join("rows.xlsx");
+    std::fs::write(&weird, "x").unwrap();
+    check(h, &["table", "insert", "t", weird.to_str().unwrap()], 2);
+    let rows = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    assert_eq!(rows, json!([]));
+    let history = json_of(&check(h, &["table", "history", "t", "--json"], 0));
+    assert_eq!(history.as_array().unwrap().len(), 1, "only the create version");
+}
