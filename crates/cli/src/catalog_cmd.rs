@@ -111,7 +111,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not start the runtime")))
+        .map_err(|err| {
+            Failure::Failed(anyhow::Error::new(err).context("could not start the runtime"))
+        })
 }
 
 fn open(home: &Home) -> Result<Catalog, Failure> {
@@ -128,7 +130,10 @@ pub(crate) fn run_dir(home: &Home, command: DirCommand) -> CmdResult {
                 println!("created directory {path}");
             }
             DirCommand::Drop { path, force } => {
-                catalog.drop_dir(&path, force).await.map_err(storage_failure)?;
+                catalog
+                    .drop_dir(&path, force)
+                    .await
+                    .map_err(storage_failure)?;
                 println!("dropped directory {path}");
             }
         }
@@ -278,7 +283,10 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                     for row in &rows {
                         println!(
                             "{:>7}  {:<24}  {:<14}  {:>10}  {:>12}",
-                            row.version, row.timestamp, row.operation, row.rows_added,
+                            row.version,
+                            row.timestamp,
+                            row.operation,
+                            row.rows_added,
                             row.rows_removed
                         );
                     }

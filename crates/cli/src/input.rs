@@ -61,8 +61,7 @@ pub(crate) fn read_input(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBa
         return read_csv(std::io::Cursor::new(text), schema).context("reading CSV on stdin");
     }
     let format = InputFormat::from_path(path)?;
-    let file =
-        File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
+    let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
     let batches = match format {
         InputFormat::Csv => read_csv(file, schema),
         InputFormat::Json => read_json(file, schema),
@@ -225,11 +224,14 @@ mod tests {
     }
 
     fn check_csv(text: &str, expected: Result<(Vec<i64>, Vec<Option<&str>>), &str>) {
-        let got = read_csv(std::io::Cursor::new(text.as_bytes().to_vec()), &table_schema());
+        let got = read_csv(
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            &table_schema(),
+        );
         match (got, expected) {
             (Ok(batches), Ok((ids, names))) => {
-                let batch = arrow_select::concat::concat_batches(&table_schema(), &batches)
-                    .unwrap();
+                let batch =
+                    arrow_select::concat::concat_batches(&table_schema(), &batches).unwrap();
                 let got_ids = batch
                     .column(0)
                     .as_any()
@@ -260,7 +262,10 @@ mod tests {
         // Columns in another order, and a missing column filled with nulls.
         check_csv("name,id\nAlice,1\n", Ok((vec![1], vec![Some("Alice")])));
         check_csv("id,value\n7,1.5\n", Ok((vec![7], vec![None])));
-        check_csv("id,colour\n1,red\n", Err("column `colour` is not in the table"));
+        check_csv(
+            "id,colour\n1,red\n",
+            Err("column `colour` is not in the table"),
+        );
         check_csv("id,name\nnot-a-number,x\n", Err("not-a-number"));
         check_csv("", Err("no header"));
     }

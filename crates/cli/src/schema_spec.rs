@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use tableshare::storage::json_field;
 
-
 /// What is wrong with a schema spec, naming the column.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum SchemaSpecError {

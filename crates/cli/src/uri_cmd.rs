@@ -27,11 +27,13 @@ pub(crate) fn run(command: UriCommand) -> CmdResult {
 }
 
 fn parse(text: &str, json: bool) -> CmdResult {
-    let uri = TableUri::parse(text)
-        .map_err(|err| Failure::BadInput(anyhow::Error::new(err).context(format!("invalid address `{text}`"))))?;
+    let uri = TableUri::parse(text).map_err(|err| {
+        Failure::BadInput(anyhow::Error::new(err).context(format!("invalid address `{text}`")))
+    })?;
     if json {
-        let out = serde_json::to_string(&uri)
-            .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not encode JSON")))?;
+        let out = serde_json::to_string(&uri).map_err(|err| {
+            Failure::Failed(anyhow::Error::new(err).context("could not encode JSON"))
+        })?;
         println!("{out}");
         return Ok(());
     }
@@ -78,7 +80,12 @@ fn parse(text: &str, json: bool) -> CmdResult {
 fn push_options(rows: &mut Vec<(&str, String)>, options: &SubscriptionOptions) {
     rows.push((
         "mode",
-        if options.snapshot { "snapshot" } else { "subscribe" }.to_owned(),
+        if options.snapshot {
+            "snapshot"
+        } else {
+            "subscribe"
+        }
+        .to_owned(),
     ));
     rows.push((
         "columns",

@@ -2,6 +2,11 @@
 //! exit codes (0 ok, 1 failed or refused, 2 bad input) and the exact `--json` shapes that outside
 //! checks rely on. Each test uses its own fresh home folder.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design: the panic is the test failure"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -144,7 +149,12 @@ fn catalog_round_trip() {
     std::fs::write(&ndjson, "{\"id\":4,\"name\":\"Diana\",\"value\":65.3}\n").unwrap();
     check(
         h,
-        &["table", "insert", "shared_demo.sample_data", ndjson.to_str().unwrap()],
+        &[
+            "table",
+            "insert",
+            "shared_demo.sample_data",
+            ndjson.to_str().unwrap(),
+        ],
         0,
     );
 
@@ -164,7 +174,14 @@ fn catalog_round_trip() {
     );
     let limited = json_of(&check(
         h,
-        &["table", "show", "shared_demo.sample_data", "--limit", "1", "--json"],
+        &[
+            "table",
+            "show",
+            "shared_demo.sample_data",
+            "--limit",
+            "1",
+            "--json",
+        ],
         0,
     ));
     assert_eq!(limited, json!([{"id":1,"name":"Alice","value":42.5}]));
@@ -178,7 +195,12 @@ fn catalog_round_trip() {
     assert_eq!(v1.as_array().unwrap().len(), 3);
     check(
         h,
-        &["table", "insert", "shared_demo.sample_data:1", ndjson.to_str().unwrap()],
+        &[
+            "table",
+            "insert",
+            "shared_demo.sample_data:1",
+            ndjson.to_str().unwrap(),
+        ],
         1,
     );
 
@@ -234,9 +256,17 @@ fn catalog_round_trip() {
 fn bad_input_exits_2_and_changes_nothing() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    check(h, &["table", "create", "bad..name", "--schema", "id:int64"], 2);
+    check(
+        h,
+        &["table", "create", "bad..name", "--schema", "id:int64"],
+        2,
+    );
     check(h, &["table", "create", "t", "--schema", "id:uuid"], 2);
-    check(h, &["table", "create", "t", "--schema", "id:int64,name:utf8"], 0);
+    check(
+        h,
+        &["table", "create", "t", "--schema", "id:int64,name:utf8"],
+        0,
+    );
     // A value that does not fit the column: nothing is inserted.
     check_stdin(
         h,
@@ -245,12 +275,21 @@ fn bad_input_exits_2_and_changes_nothing() {
         2,
     );
     // A column the table lacks.
-    check_stdin(h, &["table", "insert", "t", "-"], Some("id,colour\n1,red\n"), 2);
+    check_stdin(
+        h,
+        &["table", "insert", "t", "-"],
+        Some("id,colour\n1,red\n"),
+        2,
+    );
     let weird = h.join("rows.xlsx");
     std::fs::write(&weird, "x").unwrap();
     check(h, &["table", "insert", "t", weird.to_str().unwrap()], 2);
     let rows = json_of(&check(h, &["table", "show", "t", "--json"], 0));
     assert_eq!(rows, json!([]));
     let history = json_of(&check(h, &["table", "history", "t", "--json"], 0));
-    assert_eq!(history.as_array().unwrap().len(), 1, "only the create version");
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "only the create version"
+    );
 }

@@ -143,10 +143,9 @@ impl FaultStore {
     /// Arms `fault` for the next request of kind `op` whose path contains `path_contains`
     /// (any path when `None`).
     pub fn fail_next(&self, op: Op, path_contains: Option<&str>, fault: Fault) {
-        self.state().armed.push((
-            Trigger::Next(op, path_contains.map(str::to_owned)),
-            fault,
-        ));
+        self.state()
+            .armed
+            .push((Trigger::Next(op, path_contains.map(str::to_owned)), fault));
     }
 
     /// Disarms every fault that has not fired yet.
@@ -303,8 +302,12 @@ impl ObjectStore for FaultStore {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         let op = if options.head { Op::Head } else { Op::Get };
-        self.run(op, location.as_ref(), self.inner.get_opts(location, options))
-            .await
+        self.run(
+            op,
+            location.as_ref(),
+            self.inner.get_opts(location, options),
+        )
+        .await
     }
 
     async fn get_ranges(
@@ -361,8 +364,12 @@ impl ObjectStore for FaultStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
-        self.run(Op::Copy, to.as_ref(), self.inner.copy_opts(from, to, options))
-            .await
+        self.run(
+            Op::Copy,
+            to.as_ref(),
+            self.inner.copy_opts(from, to, options),
+        )
+        .await
     }
 
     async fn rename_opts(
@@ -453,7 +460,15 @@ mod tests {
             .unwrap();
         store.fail_next(Op::List, None, Fault::Error);
         assert!(store.list(None).try_collect::<Vec<_>>().await.is_err());
-        assert_eq!(store.list(None).try_collect::<Vec<_>>().await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .list(None)
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
 
         store.fail_next(Op::Delete, None, Fault::LostResponse);
         assert!(store.delete(&Path::from("d/a")).await.is_err());

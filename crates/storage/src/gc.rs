@@ -1,0 +1,271 @@
+//! Garbage collection: expiring old versions and sweeping unreferenced files.
+//!
+//! Mark and sweep, per table:
+//!
+//! 1. **Keep** the latest version, every version committed within the retention window (the
+//!    walk goes down from the latest and stops at the first older one: commit times never
+//!    decrease along the chain), and every version a catalog snapshot pins.
+//! 2. **Expire** the other versions by deleting their manifests. Reading one afterwards fails
+//!    with [`StorageError::VersionExpired`].
+//! 3. **Sweep** data files and deletion vectors that no kept manifest references, but only those
+//!    older than the age guard: a writer may have put files for a commit it has not made yet,
+//!    so the guard must exceed the longest time between writing a file and committing.
+//!
+//! [`Catalog::gc`] runs this on every table the catalog references (so pins of snapshots of
+//! dropped tables are honoured), removes the directories of dropped or orphaned tables once
+//! everything in them is older than the age guard, and expires old catalog versions.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use tracing::info;
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, EntryRecord};
+use crate::engine::TableStore;
+use crate::error::{Result, StorageError};
+use crate::log::VersionLog;
+use crate::manifest::now_ms;
+use crate::table::Table;
+
+/// What garbage collection keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcOptions {
+    /// Versions committed within this window before now are kept (default 7 days).
+    pub retention: Duration,
+    /// Unreferenced files younger than this are kept (default 1 hour).
+    pub age_guard: Duration,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            age_guard: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl GcOptions {
+    /// Options with the given retention window and age guard.
+    pub fn new(retention: Duration, age_guard: Duration) -> Self {
+        Self {
+            retention,
+            age_guard,
+        }
+    }
+}
+
+/// What a garbage collection did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Versions whose manifests were deleted.
+    pub versions_expired: Vec<u64>,
+    /// Versions kept.
+    pub versions_kept: Vec<u64>,
+    /// Data files and deletion vectors deleted.
+    pub files_deleted: usize,
+    /// Bytes freed by deleting files.
+    pub bytes_freed: u64,
+    /// Unreferenced files kept because they are younger than the age guard.
+    pub files_guarded: usize,
+    /// Table directories of dropped tables removed (catalog GC only).
+    pub tables_removed: usize,
+}
+
+fn cutoff(now: u64, d: Duration) -> u64 {
+    now.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Collects one table directory, keeping `pinned` versions.
+pub(crate) async fn collect_table(
+    store: &TableStore,
+    pinned: &BTreeSet<u64>,
+    options: &GcOptions,
+) -> Result<GcReport> {
+    let now = now_ms();
+    let mut report = GcReport::default();
+    let Some(latest) = store.log.latest().await? else {
+        return Ok(report);
+    };
+    let keep_after = cutoff(now, options.retention);
+    let all = store.log.list_versions().await?;
+    // Walk down from the latest while versions are inside the retention window.
+    let mut kept: BTreeSet<u64> = BTreeSet::new();
+    let mut referenced: HashSet<String> = HashSet::new();
+    let mut v = latest;
+    loop {
+        let loaded = match store.load(v).await {
+            Ok(l) => l,
+            Err(StorageError::VersionExpired { .. }) => break,
+            Err(e) => return Err(e),
+        };
+        let inside = v == latest || loaded.manifest.timestamp_ms > keep_after;
+        if !inside {
+            break;
+        }
+        kept.insert(v);
+        note_files(&loaded.manifest, &mut referenced);
+        match v.checked_sub(1) {
+            Some(p) => v = p,
+            None => break,
+        }
+    }
+    for p in pinned {
+        if kept.contains(p) || !all.contains(p) {
+            continue;
+        }
+        let loaded = store.load(*p).await?;
+        note_files(&loaded.manifest, &mut referenced);
+        kept.insert(*p);
+    }
+    for version in all.iter().filter(|v| !kept.contains(v)) {
+        store.log.delete_version(*version).await?;
+        report.versions_expired.push(*version);
+    }
+    report.versions_kept = kept.into_iter().collect();
+    let file_cutoff = cutoff(now, options.age_guard);
+    for sub in ["data", "dv"] {
+        for (name, meta) in store.root.list(&store.rel(sub)).await? {
+            let rel = name
+                .strip_prefix(&format!("{}/", store.dir))
+                .unwrap_or(&name);
+            if referenced.contains(rel) {
+                continue;
+            }
+            let modified = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
+            if modified > file_cutoff {
+                report.files_guarded += 1;
+                continue;
+            }
+            store.root.delete(&name).await?;
+            report.files_deleted += 1;
+            report.bytes_freed += meta.size;
+        }
+    }
+    info!(table = %store.name, expired = report.versions_expired.len(), files = report.files_deleted, "garbage collected");
+    Ok(report)
+}
+
+fn note_files(m: &crate::manifest::TableManifest, referenced: &mut HashSet<String>) {
+    for f in &m.files {
+        referenced.insert(f.path.clone());
+        if let Some(dv) = &f.deletion_vector {
+            referenced.insert(dv.path.clone());
+        }
+    }
+}
+
+fn pins(entries: &std::collections::BTreeMap<String, EntryRecord>, id: Uuid) -> BTreeSet<u64> {
+    entries
+        .values()
+        .filter_map(|r| match r {
+            EntryRecord::Snapshot {
+                table_id, version, ..
+            } if *table_id == id => Some(*version),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Table {
+    /// Garbage-collects this table: see the `gc` module docs for the rules. Versions pinned by
+    /// catalog snapshots are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::ReadOnly`] on a pinned handle or snapshot; store errors.
+    pub async fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        if self.pinned.is_some() {
+            return Err(StorageError::ReadOnly {
+                table: self.path().to_owned(),
+                operation: "gc",
+                why: "pinned version",
+            });
+        }
+        let entries = self.hooks.catalog().entries().await?;
+        collect_table(&self.store, &pins(&entries, self.id), options).await
+    }
+}
+
+impl Catalog {
+    /// Garbage-collects every table the catalog references, removes directories of dropped
+    /// tables once all their objects are older than the age guard, and expires catalog versions
+    /// outside the retention window (the latest is always kept).
+    ///
+    /// # Errors
+    ///
+    /// Store errors; a corrupt manifest stops the collection with [`StorageError::Corrupt`].
+    pub async fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        let entries = self.entries().await?;
+        let referenced: BTreeSet<Uuid> =
+            entries.values().filter_map(EntryRecord::table_id).collect();
+        let mut total = GcReport::default();
+        for id in &referenced {
+            let store = self.table_store(*id, format!("tables/{id}"));
+            let r = collect_table(&store, &pins(&entries, *id), options).await?;
+            total.versions_expired.extend(r.versions_expired);
+            total.files_deleted += r.files_deleted;
+            total.bytes_freed += r.bytes_freed;
+            total.files_guarded += r.files_guarded;
+        }
+        // Directories of dropped (or never registered) tables.
+        let now = now_ms();
+        let file_cutoff = cutoff(now, options.age_guard);
+        let root = &self.shared.root;
+        let mut by_dir: std::collections::BTreeMap<
+            String,
+            Vec<(String, object_store::ObjectMeta)>,
+        > = Default::default();
+        for (name, meta) in root.list("tables").await? {
+            let Some(id) = name
+                .strip_prefix("tables/")
+                .and_then(|r| r.split('/').next())
+            else {
+                continue;
+            };
+            let Ok(uuid) = Uuid::parse_str(id) else {
+                continue;
+            };
+            if !referenced.contains(&uuid) {
+                by_dir.entry(id.to_owned()).or_default().push((name, meta));
+            }
+        }
+        for (_, objects) in by_dir {
+            if objects.iter().all(|(_, m)| {
+                u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0) <= file_cutoff
+            }) {
+                for (name, meta) in objects {
+                    root.delete(&name).await?;
+                    total.files_deleted += 1;
+                    total.bytes_freed += meta.size;
+                }
+                total.tables_removed += 1;
+            } else {
+                total.files_guarded += objects.len();
+            }
+        }
+        // Old catalog versions.
+        let log = VersionLog::new(root.clone(), "catalog");
+        if let Some(latest) = log.latest().await? {
+            let keep_after = cutoff(now, options.retention);
+            for v in log.list_versions().await? {
+                if v == latest {
+                    continue;
+                }
+                let old = match log.read(v).await? {
+                    Some(s) => serde_json::from_slice::<crate::catalog::CatalogManifest>(&s.body)
+                        .map(|m| m.timestamp_ms < keep_after)
+                        .unwrap_or(false),
+                    None => false,
+                };
+                if old {
+                    log.delete_version(v).await?;
+                }
+            }
+        }
+        Ok(total)
+    }
+}

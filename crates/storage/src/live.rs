@@ -1,0 +1,299 @@
+//! Live tables: keeping a core [`LiveTable`] in step with a stored table.
+//!
+//! A table's live state is shared by every handle of one [`Catalog`](crate::Catalog) (clones
+//! included) through a registry of weak references. Commits made through any of those handles
+//! apply their diff directly, before the mutation returns; a watcher task polls the store
+//! (cheaply: the latest-version probe of [`crate::log`]) every
+//! [`watch_interval`](crate::CatalogOptions::watch_interval) and applies the commits of other
+//! processes. Each version becomes one step (`step == version`); a watcher that finds the
+//! intermediate versions garbage collected applies one coalesced step.
+//!
+//! The [`Table`](crate::Table) handles own the live state; the watcher holds only a weak
+//! reference, so it stops once the last handle that called `live()` is dropped (the
+//! [`LiveTable`]s handed out keep their content but stop ticking).
+//!
+//! A live table has a fixed schema: a version that changes the schema fails the live table
+//! with [`StorageError::InvalidArgument`] as the cause, and the next `live()` call starts a
+//! fresh one with the new schema.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use arrow_array::RecordBatch;
+use tableshare_core::{
+    AddedRows, ColumnChange, LiveTable, LiveTableOptions, RowSet, Snapshot, TableUpdate,
+};
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use crate::catalog::Catalog;
+use crate::engine::{Loaded, TableStore, take_rows};
+use crate::error::{Result, StorageError};
+use crate::manifest::{Operation, public_schema};
+
+/// The live state of one table in one catalog.
+pub(crate) struct LiveState {
+    table: LiveTable,
+    store: TableStore,
+    /// The version the live table reflects.
+    applied: tokio::sync::Mutex<Loaded>,
+}
+
+impl std::fmt::Debug for LiveState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveState")
+            .field("table", &self.store.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Weak references to the live states of a catalog's tables.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    map: Mutex<HashMap<Uuid, Weak<LiveState>>>,
+}
+
+impl Registry {
+    fn get(&self, id: Uuid) -> Option<Arc<LiveState>> {
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&id).and_then(Weak::upgrade)
+    }
+
+    fn insert(&self, id: Uuid, state: &Arc<LiveState>) {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(id, Arc::downgrade(state));
+    }
+}
+
+/// What a [`Table`](crate::Table) handle needs to keep live tables in step.
+#[derive(Debug)]
+pub(crate) struct Hooks {
+    catalog: Catalog,
+    id: Uuid,
+    store: TableStore,
+    /// The live state this handle created or joined (keeps it and its watcher alive).
+    owned: Mutex<Option<Arc<LiveState>>>,
+}
+
+impl Hooks {
+    pub(crate) fn new(catalog: Catalog, id: Uuid, store: TableStore) -> Self {
+        Self {
+            catalog,
+            id,
+            store,
+            owned: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Called after a handle committed `new` on top of `base`.
+    pub(crate) async fn committed(&self, _base: &Loaded, new: &Loaded) {
+        if let Some(state) = self.catalog.shared.live.get(self.id)
+            && let Err(error) = state.advance(new.clone()).await
+        {
+            warn!(table = %self.store.name, %error, "live table could not follow a commit");
+        }
+    }
+
+    /// The live table of this handle's table, starting at `current` if none runs yet.
+    pub(crate) async fn live(&self, current: Loaded, pinned: bool) -> Result<LiveTable> {
+        if pinned {
+            let snapshot = snapshot_of(&self.store, &current).await?;
+            return Ok(LiveTable::from_snapshot(
+                snapshot,
+                LiveTableOptions::default(),
+            ));
+        }
+        if let Some(state) = self.catalog.shared.live.get(self.id)
+            && state.table.failure().is_none()
+        {
+            state.advance(current).await?;
+            *self
+                .owned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&state));
+            return Ok(state.table.clone());
+        }
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| StorageError::NoRuntime {
+                what: "a live table's watcher",
+            })?;
+        let snapshot = snapshot_of(&self.store, &current).await?;
+        let table = LiveTable::from_snapshot(snapshot, LiveTableOptions::default());
+        let state = Arc::new(LiveState {
+            table: table.clone(),
+            store: self.store.clone(),
+            applied: tokio::sync::Mutex::new(current),
+        });
+        self.catalog.shared.live.insert(self.id, &state);
+        *self
+            .owned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&state));
+        let weak = Arc::downgrade(&state);
+        let interval = self.catalog.shared.options.watch_interval;
+        runtime.spawn(watch(weak, interval));
+        Ok(table)
+    }
+}
+
+/// Polls the store and applies commits made elsewhere, until the live state is dropped.
+async fn watch(state: Weak<LiveState>, interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(state) = state.upgrade() else {
+            debug!("live table dropped; watcher stops");
+            return;
+        };
+        if state.table.failure().is_some() {
+            return;
+        }
+        let result = async {
+            let Some(latest) = state.store.log.latest().await? else {
+                return Ok(());
+            };
+            if latest > state.applied.lock().await.version() {
+                let loaded = state.store.load(latest).await?;
+                state.advance(loaded).await?;
+            }
+            Ok::<(), StorageError>(())
+        }
+        .await;
+        if let Err(error) = result {
+            warn!(table = %state.store.name, %error, "live watcher could not read the store");
+        }
+    }
+}
+
+impl LiveState {
+    /// Applies every version after the applied one up to `target`, one step per version.
+    async fn advance(&self, target: Loaded) -> Result<()> {
+        let mut applied = self.applied.lock().await;
+        while applied.version() < target.version() {
+            let next_version = applied.version() + 1;
+            let next = if next_version == target.version() {
+                target.clone()
+            } else {
+                match self.store.load(next_version).await {
+                    Ok(l) => l,
+                    Err(StorageError::VersionExpired { .. }) => target.clone(),
+                    Err(e) => return Err(e),
+                }
+            };
+            if next.manifest.schema != applied.manifest.schema {
+                let error = StorageError::invalid(
+                    self.store.name.clone(),
+                    format!(
+                        "version {} changed the schema; open a new live table",
+                        next.version()
+                    ),
+                );
+                self.table.fail(error);
+                *applied = target;
+                return Ok(());
+            }
+            let update = update_between(&self.store, &applied, &next).await?;
+            self.table
+                .apply_at(update)
+                .map_err(|source| StorageError::Core {
+                    context: format!(
+                        "applying version {} of {} to its live table",
+                        next.version(),
+                        self.store.name
+                    ),
+                    source,
+                })?;
+            *applied = next;
+        }
+        Ok(())
+    }
+}
+
+/// A version's rows as a core snapshot at step `version`.
+pub(crate) async fn snapshot_of(store: &TableStore, loaded: &Loaded) -> Result<Snapshot> {
+    let rows = store.scan(loaded).await?;
+    let schema = table_schema(store, loaded)?;
+    let batch = crate::engine::relabel(rows.batch, public_schema(&loaded.manifest.schema))?;
+    Snapshot::new(schema, loaded.version(), rows.keys, batch).map_err(|source| StorageError::Core {
+        context: format!("snapshot of {}", store.name),
+        source,
+    })
+}
+
+fn table_schema(store: &TableStore, loaded: &Loaded) -> Result<tableshare_core::TableSchema> {
+    tableshare_core::TableSchema::new(
+        public_schema(&loaded.manifest.schema),
+        loaded.manifest.partition_columns.iter().cloned(),
+    )
+    .map_err(|source| StorageError::Core {
+        context: format!("schema of {}", store.name),
+        source,
+    })
+}
+
+/// The [`TableUpdate`] from version `a` to version `b` (step `b`), in `b`'s schema, reading
+/// only the files and deletion vectors that differ.
+pub(crate) async fn update_between(
+    store: &TableStore,
+    a: &Loaded,
+    b: &Loaded,
+) -> Result<TableUpdate> {
+    let (diff, sources) = store.diff_keys(&a.manifest, &b.manifest).await?;
+    let schema = b.manifest.schema_ref();
+    let public = public_schema(&b.manifest.schema);
+    let wanted = diff.added.union(&diff.modified);
+    let rows = store.read_rows(&sources, &schema, Some(&wanted)).await?;
+    let batch = crate::engine::relabel(rows.batch, Arc::clone(&public))?;
+    let (mut added_idx, mut added_keys, mut mod_idx, mut mod_keys) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, k) in rows.keys.iter().enumerate() {
+        if diff.added.contains(*k) {
+            added_idx.push(i as u32);
+            added_keys.push(*k);
+        } else {
+            mod_idx.push(i as u32);
+            mod_keys.push(*k);
+        }
+    }
+    let core_err = |source| StorageError::Core {
+        context: format!(
+            "diff of {} from {} to {}",
+            store.name,
+            a.version(),
+            b.version()
+        ),
+        source,
+    };
+    let added_batch: RecordBatch = take_rows(&batch, &added_idx)?;
+    let added = AddedRows::new(added_keys, added_batch).map_err(core_err)?;
+    let mut modified = Vec::new();
+    if !mod_keys.is_empty() {
+        let modified_batch = take_rows(&batch, &mod_idx)?;
+        // One step of an update names its columns; otherwise every column is reported.
+        let only: Option<&Vec<String>> = match &b.manifest.operation {
+            Operation::Update { columns, .. } if b.version() == a.version() + 1 => Some(columns),
+            _ => None,
+        };
+        for (field, column) in public.fields().iter().zip(modified_batch.columns()) {
+            if only.is_some_and(|c| !c.contains(field.name())) {
+                continue;
+            }
+            modified.push(
+                ColumnChange::new(field.name().clone(), mod_keys.clone(), Arc::clone(column))
+                    .map_err(core_err)?,
+            );
+        }
+    }
+    let removed: RowSet = diff.removed;
+    TableUpdate::new(b.version(), removed, added, modified).map_err(core_err)
+}
