@@ -104,11 +104,12 @@ def bench_delta(work, table, appends, append_rows, travel_versions):
         lat.append(t)
     out["append_median_s"] = statistics.median(lat)
     out["append_p95_s"] = percentile(lat, 95)
-    # The append table has `appends` versions (0..appends-1): open latest, travel to version N.
+    # Delta's version k holds k+1 appends; travel to the version holding `travel_versions`
+    # appends, as tableshare's version `travel_versions` does (its version 0 is the empty table).
     out["open_latest_read_s"], t = timed(lambda: DeltaTable(apath).to_pyarrow_table())
     out["open_latest_rows"] = t.num_rows
     out["travel_read_s"], t = timed(
-        lambda: DeltaTable(apath, version=travel_versions).to_pyarrow_table()
+        lambda: DeltaTable(apath, version=travel_versions - 1).to_pyarrow_table()
     )
     out["travel_rows"] = t.num_rows
     return out
@@ -129,12 +130,11 @@ def bench_lance(work, table, appends, append_rows, travel_versions):
         lat.append(t)
     out["append_median_s"] = statistics.median(lat)
     out["append_p95_s"] = percentile(lat, 95)
-    # lance versions start at 1: version k holds k appends, so travel to travel_versions + 1
-    # to hold the same rows as the other formats' version travel_versions.
+    # Lance's version k holds k appends, as tableshare's version k does.
     out["open_latest_read_s"], t = timed(lambda: lance.dataset(apath).to_table())
     out["open_latest_rows"] = t.num_rows
     out["travel_read_s"], t = timed(
-        lambda: lance.dataset(apath, version=travel_versions + 1).to_table()
+        lambda: lance.dataset(apath, version=travel_versions).to_table()
     )
     out["travel_rows"] = t.num_rows
     return out

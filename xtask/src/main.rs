@@ -6,10 +6,10 @@
 //! - `cargo xtask ci`: format check, clippy with warnings denied on every target, the whole test
 //!   suite, and the documentation build with warnings denied. Each step prints its name and how
 //!   long it took; the first failure stops the run with a non-zero exit code.
-//! - `cargo xtask bench`: the benchmark programs that compare tableshare with its peers side by
-//!   side (see docs/performance.md). Added with the storage engine.
+//! - `cargo xtask bench [--quick]`: the benchmark programs that compare tableshare with its peers
+//!   side by side in one run (see `bench.rs` and docs/performance.md).
 //!
-//! Only `anyhow` is used here: xtask must build fast on a clean machine.
+//! Only `anyhow` and `serde_json` are used here: xtask must build fast on a clean machine.
 
 // A command-line tool talks to its user on stdout and stderr; that is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -21,17 +21,22 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      format check, clippy (warnings denied), all tests, docs (warnings denied)
-  help    print this message";
+  ci              format check, clippy (warnings denied), all tests, docs (warnings denied)
+  bench [--quick] storage benchmarks side by side with pyarrow, deltalake and lance;
+                  a full run rewrites its section of docs/performance.md
+  help            print this message";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -51,7 +56,7 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root: the parent of this crate's manifest directory.
-fn workspace_root() -> Result<PathBuf> {
+pub(crate) fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .parent()
