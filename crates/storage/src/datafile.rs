@@ -1,7 +1,7 @@
 //! Data files (Parquet) and deletion vectors (portable roaring): encoding and decoding.
 //!
 //! A data file is a plain Parquet file (snappy) whose first column `_row_key` (UInt64) holds the
-//! stable row keys, followed by the data columns under their names at write time; other tools
+//! stable row keys (delta-encoded without a dictionary: keys ascend and are usually contiguous), followed by the data columns under their names at write time; other tools
 //! read it as an ordinary table. The engine reads columns *by id* through the manifest's
 //! `columns` list, so renamed columns keep their data and dropped ones are skipped, and fills
 //! columns added later with nulls.
@@ -17,8 +17,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use tableshare_core::RowSet;
 
 use crate::error::{CorruptReason, Result, StorageError};
@@ -34,14 +35,14 @@ pub(crate) struct EncodedFile {
     pub(crate) entry: DataFileEntry,
 }
 
-/// Encodes rows (`keys[i]` is the key of row `i` of `batch`, ascending) as a Parquet data file.
-/// `batch`'s fields carry column ids.
+/// Encodes rows (`keys[i]` is the key of row `i` of `batch`, ascending, no nulls) as a Parquet
+/// data file. `batch`'s fields carry column ids.
 pub(crate) fn encode_data_file(
     table: &str,
-    keys: &[u64],
+    keys: &UInt64Array,
     batch: &RecordBatch,
 ) -> Result<EncodedFile> {
-    if keys.len() != batch.num_rows() || keys.is_empty() {
+    if keys.len() != batch.num_rows() || keys.is_empty() || keys.null_count() > 0 {
         return Err(StorageError::invalid(
             table,
             "a data file needs one key per row and at least one row",
@@ -52,7 +53,7 @@ pub(crate) fn encode_data_file(
         DataType::UInt64,
         false,
     ))];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(keys.to_vec()))];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(keys.clone())];
     let mut ids = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         let id = column_id(field).ok_or_else(|| {
@@ -65,9 +66,7 @@ pub(crate) fn encode_data_file(
     let schema = Arc::new(Schema::new(fields));
     let file_batch = RecordBatch::try_new(Arc::clone(&schema), columns)
         .map_err(StorageError::arrow("building a data file"))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
+    let props = writer_properties();
     let mut buf = Vec::new();
     let parquet_err = |source| StorageError::ParquetWrite {
         table: table.to_owned(),
@@ -77,7 +76,7 @@ pub(crate) fn encode_data_file(
     writer.write(&file_batch).map_err(parquet_err)?;
     writer.close().map_err(parquet_err)?;
     let hash = blake3_hex(&buf);
-    let (key_min, key_max) = (keys[0], keys[keys.len() - 1]);
+    let (key_min, key_max) = (keys.value(0), keys.value(keys.len() - 1));
     let entry = DataFileEntry {
         path: format!("data/{hash}.parquet"),
         size: buf.len() as u64,
@@ -92,6 +91,48 @@ pub(crate) fn encode_data_file(
         bytes: Bytes::from(buf),
         entry,
     })
+}
+
+/// The Parquet writer settings of data files: snappy; the ascending `_row_key` column is
+/// delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in a few bytes per page) and never
+/// dictionary-encoded (every key is distinct, so a dictionary is pure cost).
+fn writer_properties() -> WriterProperties {
+    let keys = ColumnPath::from(ROW_KEY_COLUMN);
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_column_dictionary_enabled(keys.clone(), false)
+        .set_column_encoding(keys, Encoding::DELTA_BINARY_PACKED)
+        .build()
+}
+
+/// How the rows of one write are cut into data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileLimits {
+    /// At most this many rows per file.
+    pub(crate) max_rows: usize,
+    /// About this many bytes of in-memory Arrow data per file.
+    pub(crate) max_bytes: usize,
+}
+
+/// Cuts `rows` rows occupying `bytes` bytes of Arrow memory into the fewest equal parts that
+/// respect `limits`: `(offset, length)` pairs in order. A write within the limits is one part.
+pub(crate) fn split_rows(rows: usize, bytes: usize, limits: FileLimits) -> Vec<(usize, usize)> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    let by_rows = rows.div_ceil(limits.max_rows.max(1));
+    let by_bytes = bytes.div_ceil(limits.max_bytes.max(1));
+    let parts = by_rows.max(by_bytes).clamp(1, rows);
+    let base = rows / parts;
+    let extra = rows % parts;
+    let mut out = Vec::with_capacity(parts);
+    let mut offset = 0;
+    for i in 0..parts {
+        let len = base + usize::from(i < extra);
+        out.push((offset, len));
+        offset += len;
+    }
+    out
 }
 
 /// Rows decoded from one data file, shaped to a target schema.
@@ -242,7 +283,7 @@ mod tests {
     // are skipped, and damaged bytes are reported as corrupt rather than panicking.
     #[test]
     fn round_trip_by_column_id() {
-        let f = encode_data_file("t", &[5, 9], &batch()).unwrap();
+        let f = encode_data_file("t", &UInt64Array::from(vec![5, 9]), &batch()).unwrap();
         assert_eq!(f.entry.columns, vec![0, 1, 3]);
         assert_eq!((f.entry.key_min, f.entry.key_max, f.entry.rows), (5, 9, 2));
         // target: `a` renamed to `b`, `s` dropped, new column 4 added.
@@ -268,6 +309,53 @@ mod tests {
                 "{cut}: {err:?}"
             );
         }
+    }
+
+    // Guards the cutting of big writes into files: small writes stay one file, parts are
+    // contiguous, cover every row, and respect both limits.
+    #[test]
+    fn split_rows_cases() {
+        fn check(
+            rows: usize,
+            bytes: usize,
+            max_rows: usize,
+            max_bytes: usize,
+            expected: &[(usize, usize)],
+        ) {
+            let got = split_rows(
+                rows,
+                bytes,
+                FileLimits {
+                    max_rows,
+                    max_bytes,
+                },
+            );
+            assert_eq!(got, expected, "{rows} rows, {bytes} bytes");
+        }
+        check(0, 0, 10, 100, &[]);
+        check(1, 10, 10, 100, &[(0, 1)]);
+        check(10, 10, 10, 100, &[(0, 10)]);
+        check(11, 10, 10, 100, &[(0, 6), (6, 5)]);
+        check(10, 250, 100, 100, &[(0, 4), (4, 3), (7, 3)]);
+        check(3, 1000, 100, 1, &[(0, 1), (1, 1), (2, 1)]);
+    }
+
+    // Guards the writer settings: `_row_key` is delta-encoded without a dictionary.
+    #[test]
+    fn row_key_encoding() {
+        let f = encode_data_file("t", &UInt64Array::from(vec![5, 9]), &batch()).unwrap();
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(f.bytes).unwrap();
+        use parquet::file::reader::FileReader;
+        let column = reader.metadata().row_group(0).column(0);
+        assert_eq!(column.column_path().string(), ROW_KEY_COLUMN);
+        assert!(
+            column
+                .encodings()
+                .any(|e| e == Encoding::DELTA_BINARY_PACKED),
+            "{:?}",
+            column.encodings().collect::<Vec<_>>()
+        );
+        assert!(column.dictionary_page_offset().is_none());
     }
 
     #[test]

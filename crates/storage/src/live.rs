@@ -19,17 +19,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use arrow_array::RecordBatch;
 use tableshare_core::{
-    AddedRows, ColumnChange, LiveTable, LiveTableOptions, RowSet, Snapshot, TableUpdate,
+    AddedRows, ColumnChange, LiveTable, LiveTableOptions, Snapshot, TableUpdate,
 };
 use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::engine::{Loaded, TableStore, take_rows};
+use crate::engine::{Loaded, Rows, TableStore, take_rows};
 use crate::error::{Result, StorageError};
-use crate::manifest::{Operation, public_schema};
+use crate::manifest::public_schema;
 
 /// The live state of one table in one catalog.
 pub(crate) struct LiveState {
@@ -242,27 +241,30 @@ fn table_schema(store: &TableStore, loaded: &Loaded) -> Result<tableshare_core::
 }
 
 /// The [`TableUpdate`] from version `a` to version `b` (step `b`), in `b`'s schema, reading
-/// only the files and deletion vectors that differ.
+/// only the files and deletion vectors that differ. Rows a compaction merely moved to another
+/// file are not reported; modified rows are reported per column, only where the value changed.
 pub(crate) async fn update_between(
     store: &TableStore,
     a: &Loaded,
     b: &Loaded,
 ) -> Result<TableUpdate> {
-    let (diff, sources) = store.diff_keys(&a.manifest, &b.manifest).await?;
+    let plan = store.diff_keys(&a.manifest, &b.manifest).await?;
     let schema = b.manifest.schema_ref();
     let public = public_schema(&b.manifest.schema);
-    let wanted = diff.added.union(&diff.modified);
-    let rows = store.read_rows(&sources, &schema, Some(&wanted)).await?;
-    let batch = crate::engine::relabel(rows.batch, Arc::clone(&public))?;
-    let (mut added_idx, mut added_keys, mut mod_idx, mut mod_keys) =
+    let diff = &plan.keys;
+    let wanted = diff.added.union(&diff.moved);
+    let rows = store
+        .read_rows(&plan.new_files, &schema, Some(&wanted))
+        .await?;
+    let (mut added_idx, mut added_keys, mut moved_idx, mut moved_keys) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, k) in rows.keys.iter().enumerate() {
         if diff.added.contains(*k) {
             added_idx.push(i as u32);
             added_keys.push(*k);
         } else {
-            mod_idx.push(i as u32);
-            mod_keys.push(*k);
+            moved_idx.push(i as u32);
+            moved_keys.push(*k);
         }
     }
     let core_err = |source| StorageError::Core {
@@ -274,26 +276,20 @@ pub(crate) async fn update_between(
         ),
         source,
     };
-    let added_batch: RecordBatch = take_rows(&batch, &added_idx)?;
+    let added_batch =
+        crate::engine::relabel(take_rows(&rows.batch, &added_idx)?, Arc::clone(&public))?;
     let added = AddedRows::new(added_keys, added_batch).map_err(core_err)?;
-    let mut modified = Vec::new();
-    if !mod_keys.is_empty() {
-        let modified_batch = take_rows(&batch, &mod_idx)?;
-        // One step of an update names its columns; otherwise every column is reported.
-        let only: Option<&Vec<String>> = match &b.manifest.operation {
-            Operation::Update { columns, .. } if b.version() == a.version() + 1 => Some(columns),
-            _ => None,
-        };
-        for (field, column) in public.fields().iter().zip(modified_batch.columns()) {
-            if only.is_some_and(|c| !c.contains(field.name())) {
-                continue;
-            }
-            modified.push(
-                ColumnChange::new(field.name().clone(), mod_keys.clone(), Arc::clone(column))
-                    .map_err(core_err)?,
-            );
-        }
+    let moved = Rows {
+        keys: moved_keys,
+        batch: take_rows(&rows.batch, &moved_idx)?,
+    };
+    let changes = store
+        .value_changes(&a.manifest, &b.manifest, &plan, &moved)
+        .await?;
+    let mut modified = Vec::with_capacity(changes.columns.len());
+    for c in changes.columns {
+        let name = public.field(c.column).name().clone();
+        modified.push(ColumnChange::new(name, c.keys, c.values).map_err(core_err)?);
     }
-    let removed: RowSet = diff.removed;
-    TableUpdate::new(b.version(), removed, added, modified).map_err(core_err)
+    TableUpdate::new(b.version(), diff.removed.clone(), added, modified).map_err(core_err)
 }

@@ -64,6 +64,14 @@ pub enum Operation {
         /// The new name.
         to: String,
     },
+    /// Small data files were rewritten into fewer files (their live rows, same keys and
+    /// values; rows deleted by deletion vectors are dropped). Rows and values are unchanged.
+    Compact {
+        /// Files rewritten.
+        files_rewritten: u64,
+        /// Files written in their place.
+        files_written: u64,
+    },
     /// The latest version was undone: this version has the content of `to_version`.
     Revert {
         /// The version whose content this version restores.
@@ -84,6 +92,7 @@ impl Operation {
             Self::AddColumn { .. } => "add_column",
             Self::DropColumn { .. } => "drop_column",
             Self::RenameColumn { .. } => "rename_column",
+            Self::Compact { .. } => "compact",
             Self::Revert { .. } => "revert",
         }
     }
@@ -125,6 +134,16 @@ impl DataFileEntry {
     /// Rows of the file still live at this version.
     pub(crate) fn live_rows(&self) -> u64 {
         self.rows - self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality)
+    }
+
+    /// Estimated bytes of the file's live rows (its size scaled by the live fraction): what
+    /// the compaction policy compares with the small-file threshold.
+    pub(crate) fn live_bytes(&self) -> u64 {
+        if self.rows == 0 {
+            return 0;
+        }
+        let live = u128::from(self.size) * u128::from(self.live_rows()) / u128::from(self.rows);
+        u64::try_from(live).unwrap_or(u64::MAX)
     }
 
     /// Whether the file's keys are exactly `key_min..=key_max` (true for appended files), so its

@@ -4,24 +4,30 @@
 //! through the commit protocol ([`crate::log`]). An append that loses the race rebuilds itself
 //! on the winner and retries; any other change whose base is no longer the latest fails with
 //! [`StorageError::VersionConflict`] (re-read with [`Table::refresh`] and try again).
+//!
+//! Big inserts are cut into several data files encoded in parallel; an insert that would leave
+//! too many small files also compacts the smallest ones in the same version, and
+//! [`Table::compact`] compacts explicitly (docs/format.md, "Compaction").
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, new_null_array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array, new_null_array,
+};
 use arrow_schema::{Field, Schema, SchemaRef};
 use serde::Serialize;
 use tableshare_core::RowSet;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::datafile::encode_data_file;
+use crate::catalog::CatalogOptions;
 use crate::engine::{Loaded, Rows, TableStore, locate_keys};
 use crate::error::{Result, StorageError};
 use crate::log::CommitOutcome;
 use crate::manifest::{
-    Operation, TableManifest, check_supported_type, column_id, now_ms, public_schema,
-    with_column_id,
+    DataFileEntry, Operation, TableManifest, check_supported_type, column_id, now_ms,
+    public_schema, with_column_id,
 };
 
 /// How many times an append that lost a commit race is rebuilt on the winner.
@@ -176,6 +182,11 @@ impl Table {
     /// Live rows at the handle's version.
     pub fn row_count(&self) -> u64 {
         self.current().manifest.row_count
+    }
+
+    /// Data files at the handle's version (bounded by compaction; see [`Table::compact`]).
+    pub fn file_count(&self) -> usize {
+        self.current().manifest.files.len()
     }
 
     /// Re-reads the latest version (a no-op for pinned handles) and returns it.
@@ -343,14 +354,18 @@ impl Table {
                 });
             }
             let first = base.manifest.next_row_key;
-            let keys: Vec<u64> = (first..first + n).collect();
-            let file = encode_data_file(self.path(), &keys, &aligned)?;
-            self.store.put_file(&file).await?;
+            let keys = UInt64Array::from_iter_values(first..first + n);
+            let options = self.options();
+            let entries = self
+                .store
+                .write_rows(&keys, &aligned, options.file_limits())
+                .await?;
             let mut m = Self::next_manifest(&base, Operation::Insert { rows: n });
             m.next_row_key = first + n;
             m.row_count += n;
             m.rows_added = n;
-            m.files.push(file.entry);
+            self.auto_compact(&mut m, &entries, options).await;
+            m.files.extend(entries);
             if let Some(v) = self.try_commit(&base, m).await? {
                 return Ok(v);
             }
@@ -466,8 +481,11 @@ impl Table {
         }
         let new_batch = RecordBatch::try_new(Arc::clone(&schema), columns)
             .map_err(StorageError::arrow("update"))?;
-        let file = encode_data_file(self.path(), &old.keys, &new_batch)?;
-        self.store.put_file(&file).await?;
+        let keys = UInt64Array::from(old.keys);
+        let written = self
+            .store
+            .write_rows(&keys, &new_batch, self.options().file_limits())
+            .await?;
         let mut m = Self::next_manifest(
             &base,
             Operation::Update {
@@ -476,7 +494,7 @@ impl Table {
             },
         );
         self.apply_deletions(&mut m, &by_file).await?;
-        m.files.push(file.entry);
+        m.files.extend(written);
         m.rows_updated = n as u64;
         self.commit_or_conflict(&base, m).await
     }
@@ -683,6 +701,124 @@ impl Table {
         self.commit_or_conflict(&base, m).await
     }
 
+    /// Merges the small data files (live rows below
+    /// [`CatalogOptions::small_file_bytes`]) into as few files as the file limits allow, as
+    /// its own `compact` version: same rows, keys and values; rows deleted by deletion vectors
+    /// are dropped from the rewritten files. Older versions keep reading the old files until
+    /// garbage collection expires them. Returns the new version, or the current one if there is
+    /// nothing to merge (fewer than two small files, and none with deleted rows).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::ReadOnly`], [`StorageError::Corrupt`] for a damaged file,
+    /// [`StorageError::VersionConflict`] if another version was committed since the handle's.
+    pub async fn compact(&self) -> Result<u64> {
+        self.writable("compact")?;
+        let base = self.current();
+        let options = self.options();
+        let small: Vec<usize> = base
+            .manifest
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.live_bytes() < options.small_file_bytes)
+            .map(|(i, _)| i)
+            .collect();
+        let worth_it = small.len() >= 2
+            || small
+                .iter()
+                .any(|i| base.manifest.files[*i].deletion_vector.is_some());
+        if !worth_it {
+            return Ok(base.version());
+        }
+        let mut m = Self::next_manifest(
+            &base,
+            Operation::Compact {
+                files_rewritten: small.len() as u64,
+                files_written: 0,
+            },
+        );
+        let written = self.merge_files(&mut m, &small, options).await?;
+        m.operation = Operation::Compact {
+            files_rewritten: small.len() as u64,
+            files_written: written as u64,
+        };
+        self.commit_or_conflict(&base, m).await
+    }
+
+    /// The catalog options this handle writes with.
+    fn options(&self) -> &CatalogOptions {
+        self.hooks.catalog().options()
+    }
+
+    /// The automatic compaction of an insert (best effort: a failure is logged and the insert
+    /// commits without it). If `m`'s files plus the `new` ones hold more than
+    /// `max_small_files` small files, the smallest of `m`'s small files are merged, so that
+    /// half of `max_small_files` small files remain (size-tiered: big merged files are left
+    /// alone until they are among the smallest, so a row is rewritten a logarithmic number of
+    /// times). Same version: the insert's one conditional create commits both.
+    async fn auto_compact(
+        &self,
+        m: &mut TableManifest,
+        new: &[DataFileEntry],
+        options: &CatalogOptions,
+    ) {
+        let small_bytes = options.small_file_bytes;
+        let is_small = |f: &DataFileEntry| f.live_bytes() < small_bytes;
+        let mut small: Vec<usize> = (0..m.files.len())
+            .filter(|i| is_small(&m.files[*i]))
+            .collect();
+        let total = small.len() + new.iter().filter(|f| is_small(f)).count();
+        if total <= options.max_small_files || small.len() < 2 {
+            return;
+        }
+        let keep = options.max_small_files / 2;
+        let merge = (total + 1).saturating_sub(keep).clamp(2, small.len());
+        small.sort_by_key(|i| (m.files[*i].live_bytes(), *i));
+        small.truncate(merge);
+        small.sort_unstable();
+        let mut compacted = m.clone();
+        match self.merge_files(&mut compacted, &small, options).await {
+            Ok(written) => {
+                info!(table = %self.path(), version = m.version, files_rewritten = small.len(), files_written = written, "insert compacts small files");
+                *m = compacted;
+            }
+            Err(error) => {
+                warn!(table = %self.path(), version = m.version, %error, "compaction skipped; the insert commits without it");
+            }
+        }
+    }
+
+    /// Rewrites the live rows of `m.files[i]` for `i` in `chosen` (ascending) into new files
+    /// (keys kept, current schema), replacing them in `m`. Returns how many files were written.
+    async fn merge_files(
+        &self,
+        m: &mut TableManifest,
+        chosen: &[usize],
+        options: &CatalogOptions,
+    ) -> Result<usize> {
+        let files: Vec<DataFileEntry> = chosen.iter().map(|i| m.files[*i].clone()).collect();
+        let schema = m.schema_ref();
+        let rows = self.store.read_rows(&files, &schema, None).await?;
+        let written = if rows.keys.is_empty() {
+            Vec::new()
+        } else {
+            let keys = UInt64Array::from(rows.keys);
+            self.store
+                .write_rows(&keys, &rows.batch, options.file_limits())
+                .await?
+        };
+        let count = written.len();
+        let mut i = 0;
+        m.files.retain(|_| {
+            let keep = chosen.binary_search(&i).is_err();
+            i += 1;
+            keep
+        });
+        m.files.extend(written);
+        Ok(count)
+    }
+
     /// Undoes the latest version by committing a new version with the content (rows and schema)
     /// of its parent. Row keys are never reused. Returns the new version.
     ///
@@ -700,9 +836,22 @@ impl Table {
                 "version 0 cannot be reverted",
             ));
         };
-        let (diff, _) = self
+        let plan = self
             .store
             .diff_keys(&base.manifest, &target.manifest)
+            .await?;
+        // Rows a compaction merely moved are not updates: compare the moved rows' values.
+        let moved = self
+            .store
+            .read_rows(
+                &plan.new_files,
+                &target.manifest.schema_ref(),
+                Some(&plan.keys.moved),
+            )
+            .await?;
+        let changes = self
+            .store
+            .value_changes(&base.manifest, &target.manifest, &plan, &moved)
             .await?;
         let mut m = Self::next_manifest(
             &base,
@@ -718,9 +867,9 @@ impl Table {
         m.row_count = t.row_count;
         m.next_row_key = m.next_row_key.max(t.next_row_key);
         m.next_column_id = m.next_column_id.max(t.next_column_id);
-        m.rows_added = diff.added.len();
-        m.rows_removed = diff.removed.len();
-        m.rows_updated = diff.modified.len();
+        m.rows_added = plan.keys.added.len();
+        m.rows_removed = plan.keys.removed.len();
+        m.rows_updated = changes.keys.len();
         self.commit_or_conflict(&base, m).await
     }
 

@@ -1,5 +1,5 @@
 //! Guards the commit protocol and GC against a misbehaving store: at EVERY store request that a
-//! mutation (insert, update, delete, schema change, revert, table creation) or a garbage
+//! mutation (insert, update, delete, schema change, revert, compaction, table creation) or a garbage
 //! collection makes, inject each fault in turn (the request fails; the request is applied but its
 //! response is lost; the request is slow) and check that
 //!
@@ -172,6 +172,17 @@ fn cases() -> Vec<Case> {
             run: |c| {
                 Box::pin(async move {
                     c.open_table(TABLE).await?.revert().await?;
+                    Ok(())
+                })
+            },
+        },
+        Case {
+            name: "compact",
+            observed: TABLE,
+            keeps_version: false,
+            run: |c| {
+                Box::pin(async move {
+                    c.open_table(TABLE).await?.compact().await?;
                     Ok(())
                 })
             },

@@ -11,9 +11,10 @@ use std::time::Duration;
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use common::table_schema;
+use object_store::memory::InMemory;
 use proptest::prelude::*;
 use tableshare_core::RowSet;
-use tableshare_storage::{Catalog, GcOptions, Selection, StorageError, Table};
+use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, StorageError, Table};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -32,6 +33,7 @@ enum Op {
     Revert,
     TimeTravel(usize),
     Gc,
+    Compact,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Revert),
         2 => (0usize..20).prop_map(Op::TimeTravel),
         1 => Just(Op::Gc),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -108,8 +111,56 @@ async fn check(t: &Table, s: &State, version: Option<u64>) {
     );
 }
 
+/// Checks the diff from version `b - 1` (model `a`) to `b` (model `b_state`): applying it gives
+/// `b`, and (when `exact` and the columns are the same) its modified keys are exactly the keys
+/// whose values differ, so rows a compaction moved are never reported.
+async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool) {
+    let t = c.open_table("m").await.unwrap();
+    let u = t.diff(b - 1, b).await.unwrap();
+    let sa = c
+        .open_table(&format!("m:{}", b - 1))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    let sb = c
+        .open_table(&format!("m:{b}"))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    if a.columns == b_state.columns {
+        let applied = sa.apply(&u).unwrap();
+        assert_eq!(
+            (applied.keys(), applied.batch()),
+            (sb.keys(), sb.batch()),
+            "diff to {b} applies"
+        );
+        if exact {
+            let changed: Vec<u64> = a
+                .rows
+                .iter()
+                .filter(|(k, r)| b_state.rows.get(k).is_some_and(|r2| r2 != *r))
+                .map(|(k, _)| *k)
+                .collect();
+            assert_eq!(
+                u.modified_keys().to_vec(),
+                changed,
+                "modified keys of the diff to {b}"
+            );
+        }
+    }
+}
+
 async fn run(ops: Vec<Op>) {
-    let c = Catalog::in_memory();
+    // Tiny file limits and compaction threshold, so that inserts are cut into several files and
+    // most inserts also compact: the model covers multi-file writes and compaction.
+    let options = CatalogOptions::default()
+        .with_file_limits(2, usize::MAX)
+        .with_compaction(u64::MAX, 2);
+    let c = Catalog::open_with_options(Arc::new(InMemory::new()), "", options);
     let t = c
         .create_table(
             "m",
@@ -130,6 +181,9 @@ async fn run(ops: Vec<Op>) {
     for op in ops {
         let cur = history.last().unwrap().clone().unwrap();
         let mut new = cur.clone();
+        // A one-step update reports its named columns for the rows it selected, even where a
+        // value stays the same; every other diff reports exactly the rows whose values changed.
+        let exact = !matches!(op, Op::Update { .. });
         let committed = match op {
             Op::Insert(values) => {
                 let rows: Vec<Vec<Option<i64>>> = values
@@ -249,6 +303,10 @@ async fn run(ops: Vec<Op>) {
                 }
                 false
             }
+            Op::Compact => {
+                let before = t.version();
+                t.compact().await.unwrap() > before
+            }
             Op::Gc => {
                 t.gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
                     .await
@@ -261,7 +319,9 @@ async fn run(ops: Vec<Op>) {
             }
         };
         if committed {
-            history.push(Some(new));
+            history.push(Some(new.clone()));
+            let b = history.len() as u64 - 1;
+            check_diff(&c, &cur, &new, b, exact).await;
         }
         assert_eq!(t.version(), history.len() as u64 - 1);
         check(&t, history.last().unwrap().as_ref().unwrap(), None).await;

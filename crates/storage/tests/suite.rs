@@ -33,6 +33,7 @@ async fn run_all(catalog: &Catalog) {
     live_follows_commits(catalog).await;
     gc_rules(catalog).await;
     rows_through_serde(catalog).await;
+    compaction(catalog).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,8 +588,9 @@ async fn diff_between_versions(c: &Catalog) {
         (1, 2, vec![], vec![2], vec![], vec![]),
         (2, 3, vec![], vec![], vec![0], vec!["value"]),
         (3, 4, vec![1], vec![], vec![], vec![]),
-        (1, 4, vec![1], vec![2], vec![0], vec!["id", "name", "value"]),
-        (4, 1, vec![2], vec![1], vec![0], vec!["id", "name", "value"]),
+        // Across several steps only the columns whose values changed are reported.
+        (1, 4, vec![1], vec![2], vec![0], vec!["value"]),
+        (4, 1, vec![2], vec![1], vec![0], vec!["value"]),
         (0, 4, vec![], vec![0, 2], vec![], vec![]),
     ];
     for (a, b, removed, added, modified, columns) in cases {
@@ -811,4 +813,186 @@ async fn rows_through_serde(c: &Catalog) {
     assert_eq!(meta.value(0), r#"{"k":[1,2]}"#);
     assert!(meta.is_null(1));
     c.drop_table("serde_rows").await.unwrap();
+}
+
+/// What a diff should report: (removed, added, modified keys, modified columns).
+type Expected = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<&'static str>);
+
+/// Checks `t.diff(a, b)`: (removed, added, modified keys, modified columns), and that applying
+/// it to the snapshot at `a` gives the snapshot at `b`.
+async fn check_diff(c: &Catalog, path: &str, (a, b): (u64, u64), expected: Expected) {
+    let t = c.open_table(path).await.unwrap();
+    let u = t.diff(a, b).await.unwrap();
+    let (removed, added, modified, columns) = expected;
+    assert_eq!(u.removed().to_vec(), removed, "{a}->{b} removed");
+    assert_eq!(u.added().keys(), &added[..], "{a}->{b} added");
+    assert_eq!(u.modified_keys().to_vec(), modified, "{a}->{b} modified");
+    assert_eq!(u.modified_columns(), columns, "{a}->{b} columns");
+    let sa = t.scan_at(a).await.unwrap();
+    let snapshot_a = c
+        .open_table(&format!("{path}:{a}"))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    let sb = c
+        .open_table(&format!("{path}:{b}"))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    let applied = snapshot_a.apply(&u.with_step(a + 1)).unwrap();
+    assert_eq!(
+        (applied.keys(), applied.batch()),
+        (sb.keys(), sb.batch()),
+        "{a}->{b} applies"
+    );
+    assert_eq!(sa.version, a);
+}
+
+// Guards compaction: many small appends keep a bounded number of files (automatic compaction
+// inside the insert's version), an explicit compaction is its own version with the same rows,
+// history does not count it as adds or removes, diffs across compactions report only real
+// changes (per column), time travel before a compaction reads the old files until GC expires
+// those versions, and reverting a compaction restores the previous files.
+async fn compaction(c: &Catalog) {
+    let path = "cp";
+    let t = c
+        .create_table(path, &table_schema(sample_schema()))
+        .await
+        .unwrap();
+    let limit = c.options().max_small_files;
+    let appends = limit as i64 + 8;
+    let mut compacted_at = None;
+    for i in 0..appends {
+        let before = t.file_count();
+        let v = t.insert(&sample_rows(&[(i, "n", i as f64)])).await.unwrap();
+        assert!(
+            t.file_count() <= limit,
+            "version {v}: {} files",
+            t.file_count()
+        );
+        if t.file_count() < before && compacted_at.is_none() {
+            compacted_at = Some(v);
+        }
+    }
+    let compacted_at = compacted_at.expect("an insert compacted");
+    let appended = t.version();
+    assert_eq!(
+        ids(&t.scan().await.unwrap().batch),
+        (0..appends).collect::<Vec<_>>()
+    );
+    // The compacting insert's one-step diff reports only its own row.
+    let key = compacted_at - 1;
+    check_diff(
+        c,
+        path,
+        (compacted_at - 1, compacted_at),
+        (vec![], vec![key], vec![], vec![]),
+    )
+    .await;
+    // Update one row's value, delete another, then compact explicitly.
+    let v = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "value",
+            DataType::Float64,
+            true,
+        )])),
+        vec![Arc::new(Float64Array::from(vec![-1.0]))],
+    )
+    .unwrap();
+    let updated = t
+        .update(&Selection::Keys(RowSet::from_iter([3u64])), &v)
+        .await
+        .unwrap();
+    let deleted = t
+        .delete(&Selection::Keys(RowSet::from_iter([5u64])))
+        .await
+        .unwrap();
+    let rows_before = t.scan().await.unwrap();
+    let compact = t.compact().await.unwrap();
+    assert_eq!(compact, deleted + 1);
+    assert_eq!(t.file_count(), 1);
+    assert_eq!(
+        t.compact().await.unwrap(),
+        compact,
+        "nothing left to compact"
+    );
+    let rows_after = t.scan().await.unwrap();
+    assert_eq!(
+        (&rows_after.keys, &rows_after.batch),
+        (&rows_before.keys, &rows_before.batch)
+    );
+    let h = &t.history().await.unwrap()[0];
+    assert_eq!(h.operation.name(), "compact");
+    assert_eq!((h.rows_added, h.rows_removed, h.rows_updated), (0, 0, 0));
+    let n = appends as u64;
+    // (from, to) -> (removed, added, modified, columns)
+    let cases: Vec<((u64, u64), Expected)> = vec![
+        ((deleted, compact), (vec![], vec![], vec![], vec![])),
+        ((compact, deleted), (vec![], vec![], vec![], vec![])),
+        (
+            (appended, compact),
+            (vec![5], vec![], vec![3], vec!["value"]),
+        ),
+        (
+            (compact, appended),
+            (vec![], vec![5], vec![3], vec!["value"]),
+        ),
+        ((updated, compact), (vec![5], vec![], vec![], vec![])),
+        (
+            (compacted_at - 1, compact),
+            (
+                vec![5],
+                (compacted_at - 1..n).filter(|k| *k != 5).collect(),
+                vec![3],
+                vec!["value"],
+            ),
+        ),
+    ];
+    for (span, expected) in cases {
+        check_diff(c, path, span, expected).await;
+    }
+    // Time travel before the compactions reads the old files.
+    let early = t.scan_at(10).await.unwrap();
+    assert_eq!(ids(&early.batch), (0..10).collect::<Vec<_>>());
+    // Reverting the compaction restores the previous files and counts no changes.
+    let reverted = t.revert().await.unwrap();
+    let h = &t.history().await.unwrap()[0];
+    assert_eq!(
+        (h.version, h.rows_added, h.rows_removed, h.rows_updated),
+        (reverted, 0, 0, 0)
+    );
+    let back = t.scan().await.unwrap();
+    assert_eq!(
+        (&back.keys, &back.batch),
+        (&rows_before.keys, &rows_before.batch)
+    );
+    // GC keeps the old files while the old versions are retained ...
+    t.gc(&GcOptions::new(Duration::from_secs(3600), Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&t.scan_at(10).await.unwrap().batch),
+        (0..10).collect::<Vec<_>>()
+    );
+    // ... and expires them afterwards; the latest version still reads.
+    t.compact().await.unwrap();
+    let report = t
+        .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+        .await
+        .unwrap();
+    assert!(report.files_deleted > 0, "{report:?}");
+    assert!(matches!(
+        t.scan_at(10).await.unwrap_err(),
+        StorageError::VersionExpired { .. }
+    ));
+    let last = t.scan().await.unwrap();
+    assert_eq!(
+        (&last.keys, &last.batch),
+        (&rows_before.keys, &rows_before.batch)
+    );
+    c.drop_table(path).await.unwrap();
 }
