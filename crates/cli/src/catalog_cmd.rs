@@ -84,7 +84,7 @@ pub(crate) enum TableCommand {
     Drop {
         /// Dotted path
         path: String,
-        /// Accepted for symmetry with `dir drop`; dropping a table needs no force.
+        /// Also drop the views defined on it (otherwise they block the drop).
         #[arg(long)]
         force: bool,
     },
@@ -297,8 +297,11 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                 let version = table.revert().await.map_err(storage_failure)?;
                 println!("reverted {path}: version {version} undoes the previous version");
             }
-            TableCommand::Drop { path, force: _ } => {
-                catalog.drop_table(&path).await.map_err(storage_failure)?;
+            TableCommand::Drop { path, force } => {
+                catalog
+                    .drop_table(&path, force)
+                    .await
+                    .map_err(storage_failure)?;
                 println!("dropped table {path}");
             }
         }

@@ -525,11 +525,9 @@ impl Catalog {
             if !children.is_empty() && !force {
                 return Err(StorageError::NotEmpty { path: key.clone() });
             }
-            for c in children {
-                e.remove(&c);
-            }
-            e.remove(&key);
-            Ok(())
+            let mut dropped: std::collections::BTreeSet<String> = children.into_iter().collect();
+            dropped.insert(key.clone());
+            remove_with_dependents(e, &key, dropped, force)
         })
         .await?;
         Ok(())
@@ -720,6 +718,7 @@ impl Catalog {
     }
 
     /// Moves (renames) a table, view, snapshot, replica or directory (with everything in it).
+    /// Views defined on a moved entry are updated to name its new path.
     ///
     /// # Errors
     ///
@@ -751,6 +750,16 @@ impl Catalog {
                     e.insert(format!("{tk}.{}", &c[prefix.len()..]), r);
                 }
             }
+            // Views follow what they are defined on.
+            for record in e.values_mut() {
+                if let EntryRecord::View { definition } = record {
+                    if definition.base == fk {
+                        definition.base.clone_from(&tk);
+                    } else if let Some(rest) = definition.base.strip_prefix(&prefix) {
+                        definition.base = format!("{tk}.{rest}");
+                    }
+                }
+            }
             Ok(())
         })
         .await?;
@@ -758,24 +767,31 @@ impl Catalog {
     }
 
     /// Drops a table, view, snapshot or replica (not a directory: see [`Catalog::drop_dir`]).
-    /// Its data is reclaimed by [`Catalog::gc`] once nothing references it.
+    /// Views defined on it (directly or through other views) would be left pointing at nothing,
+    /// so they block the drop unless `force`, which drops them too. Snapshots and replicas pin
+    /// their own data and are unaffected. The data is reclaimed by [`Catalog::gc`] once nothing
+    /// references it.
     ///
     /// # Errors
     ///
-    /// [`StorageError::NotFound`], [`StorageError::WrongKind`] for a directory.
-    pub async fn drop_table(&self, path: &str) -> Result<()> {
+    /// [`StorageError::NotFound`], [`StorageError::WrongKind`] for a directory,
+    /// [`StorageError::HasDependents`] when views depend on it and `force` is false.
+    pub async fn drop_table(&self, path: &str, force: bool) -> Result<()> {
         let key = parse_path(path)?.to_string();
-        self.change(format!("drop {key}"), |e| match e.get(&key) {
-            None => Err(StorageError::NotFound { path: key.clone() }),
-            Some(EntryRecord::Directory) => Err(StorageError::WrongKind {
-                path: key.clone(),
-                expected: "table",
-                found: "directory",
-            }),
-            Some(_) => {
-                e.remove(&key);
-                Ok(())
+        self.change(format!("drop {key}"), |e| {
+            match e.get(&key) {
+                None => return Err(StorageError::NotFound { path: key.clone() }),
+                Some(EntryRecord::Directory) => {
+                    return Err(StorageError::WrongKind {
+                        path: key.clone(),
+                        expected: "table",
+                        found: "directory",
+                    });
+                }
+                Some(_) => {}
             }
+            let dropped = std::collections::BTreeSet::from([key.clone()]);
+            remove_with_dependents(e, &key, dropped, force)
         })
         .await?;
         Ok(())
@@ -1054,4 +1070,48 @@ pub async fn manifest_bytes(table: &Table, version: u64) -> Result<Bytes> {
             Ok(_) => Err(StorageError::NotFound { path: rel }),
         },
     }
+}
+
+/// Views whose base is in `roots`, directly or through other views (the transitive closure),
+/// excluding `roots` themselves.
+fn dependent_views(
+    entries: &BTreeMap<String, EntryRecord>,
+    roots: &std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    loop {
+        let before = found.len();
+        for (path, record) in entries {
+            if let EntryRecord::View { definition } = record
+                && !roots.contains(path)
+                && (roots.contains(&definition.base) || found.contains(&definition.base))
+            {
+                found.insert(path.clone());
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
+}
+
+/// Removes `dropped` (which names `path` and, for a directory, its contents) and the views that
+/// depend on any of them: refused with [`StorageError::HasDependents`] unless `force`.
+fn remove_with_dependents(
+    entries: &mut BTreeMap<String, EntryRecord>,
+    path: &str,
+    dropped: std::collections::BTreeSet<String>,
+    force: bool,
+) -> Result<()> {
+    let dependents = dependent_views(entries, &dropped);
+    if !dependents.is_empty() && !force {
+        return Err(StorageError::HasDependents {
+            path: path.to_owned(),
+            dependents: dependents.into_iter().collect(),
+        });
+    }
+    for p in dropped.iter().chain(&dependents) {
+        entries.remove(p);
+    }
+    Ok(())
 }

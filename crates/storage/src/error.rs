@@ -38,6 +38,18 @@ pub enum StorageError {
         path: String,
     },
 
+    /// Views are defined on the entry being dropped, and the drop was not forced.
+    #[error(
+        "{path} has dependent views ({}); drop them first or drop with force to remove them too",
+        dependents.join(", ")
+    )]
+    HasDependents {
+        /// The entry being dropped.
+        path: String,
+        /// The views that depend on it, directly or through other views.
+        dependents: Vec<String>,
+    },
+
     /// The catalog entry at `path` is of another kind than the operation needs.
     #[error("{path} is a {found}, not a {expected}")]
     WrongKind {

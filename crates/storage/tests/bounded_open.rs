@@ -8,17 +8,14 @@ use std::sync::Arc;
 
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use common::{CountingStore, Counts, table_schema};
+use common::table_schema;
 use object_store::memory::InMemory;
 use tableshare_storage::Catalog;
+use tableshare_testkit::FaultStore;
 
 async fn open_cost(versions: u64) -> u64 {
-    let counts = Arc::new(Counts::default());
-    let store = Arc::new(CountingStore {
-        inner: Arc::new(InMemory::new()),
-        counts: counts.clone(),
-    });
-    let c = Catalog::open(store, "root");
+    let store = FaultStore::new(Arc::new(InMemory::new()));
+    let c = Catalog::open(store.clone(), "root");
     let schema = Arc::new(Schema::new(vec![Field::new("b", DataType::Boolean, true)]));
     let t = c
         .create_table("t", &table_schema(schema.clone()))
@@ -39,11 +36,11 @@ async fn open_cost(versions: u64) -> u64 {
     )
     .unwrap();
     assert_eq!(t.insert(&batch).await.unwrap(), versions);
-    counts.reset();
+    store.reset();
     let opened = c.open_table("t").await.unwrap();
     assert_eq!(opened.version(), versions);
     assert_eq!(opened.scan().await.unwrap().keys, vec![0]);
-    counts.total()
+    store.counts().total()
 }
 
 // Guards: bounded open (catalog lookup + hint + HEAD probe + manifest + one data file).

@@ -120,7 +120,7 @@ async fn catalog_paths(c: &Catalog) {
         ("bad version", c.open_table("cp.sub.t:x").await.unwrap_err()),
         (
             "drop dir as table",
-            c.drop_table("cp.sub").await.unwrap_err(),
+            c.drop_table("cp.sub", false).await.unwrap_err(),
         ),
     ];
     for (name, e) in errors {
@@ -144,8 +144,24 @@ async fn catalog_paths(c: &Catalog) {
     let moved = c.open_table("cp.moved.t").await.unwrap();
     assert_eq!(ids(&moved.scan().await.unwrap().batch), vec![1]);
     assert!(c.get("cp.sub.t").await.unwrap().is_none());
-    c.drop_table("cp.moved.t").await.unwrap();
-    assert!(c.get("cp.moved.t").await.unwrap().is_none());
+    // Views follow a move of what they are defined on.
+    assert_eq!(c.view("cp.v").await.unwrap().base, "cp.moved.t");
+    // Dropping a table that views depend on (here also through a view of a view) is refused
+    // without force, naming them, and changes nothing; with force the views go too.
+    c.create_view("cp.vv", ViewDefinition::new("cp.v"))
+        .await
+        .unwrap();
+    let refused = c.drop_table("cp.moved.t", false).await.unwrap_err();
+    assert!(
+        matches!(&refused, StorageError::HasDependents { path, dependents }
+            if path == "cp.moved.t" && dependents == &["cp.v", "cp.vv"]),
+        "{refused:?}"
+    );
+    assert!(c.get("cp.moved.t").await.unwrap().is_some());
+    c.drop_table("cp.moved.t", true).await.unwrap();
+    for gone in ["cp.moved.t", "cp.v", "cp.vv"] {
+        assert!(c.get(gone).await.unwrap().is_none(), "{gone} survived");
+    }
     c.drop_dir("cp", true).await.unwrap();
     assert!(
         c.list("", false)
@@ -268,7 +284,7 @@ async fn all_types_round_trip(c: &Catalog) {
         "schema (with the json marker) survives"
     );
     assert_eq!(back.scan().await.unwrap().batch, batch);
-    c.drop_table("types").await.unwrap();
+    c.drop_table("types", false).await.unwrap();
 }
 
 // Guards: update keeps row keys, a mask selects in scan order, delete removes, broadcast update.
@@ -351,7 +367,7 @@ async fn update_delete_by_mask_and_keys(c: &Catalog) {
         .unwrap();
     assert_eq!(t.scan().await.unwrap().keys, Vec::<u64>::new());
     assert_eq!(t.row_count(), 0);
-    c.drop_table("ud").await.unwrap();
+    c.drop_table("ud", false).await.unwrap();
 }
 
 // Guards: add/drop/rename column, each version keeping its own schema; renamed data is kept.
@@ -401,7 +417,7 @@ async fn schema_evolution(c: &Catalog) {
     for e in errors {
         assert!(matches!(e, StorageError::InvalidArgument { .. }), "{e:?}");
     }
-    c.drop_table("se").await.unwrap();
+    c.drop_table("se", false).await.unwrap();
 }
 
 // Guards: revert undoes the latest version as a new version, twice undoes the undo; history.
@@ -457,8 +473,8 @@ async fn revert_and_history(c: &Catalog) {
         fresh.revert().await.unwrap_err(),
         StorageError::InvalidArgument { .. }
     ));
-    c.drop_table("rv").await.unwrap();
-    c.drop_table("rv0").await.unwrap();
+    c.drop_table("rv", false).await.unwrap();
+    c.drop_table("rv0", false).await.unwrap();
 }
 
 // Guards: replicas, snapshots and `path:N` refuse every mutation with ReadOnly naming the table
@@ -552,7 +568,7 @@ async fn read_only_handles(c: &Catalog) {
     }
     assert_eq!(pinned.path(), "ro:1");
     for p in ["ro", "ro_snap", "ro_rep"] {
-        c.drop_table(p).await.unwrap();
+        c.drop_table(p, false).await.unwrap();
     }
 }
 
@@ -622,7 +638,7 @@ async fn diff_between_versions(c: &Catalog) {
             "{a}->{b} applies"
         );
     }
-    c.drop_table("df").await.unwrap();
+    c.drop_table("df", false).await.unwrap();
 }
 
 // Guards: a live table ticks on this process's commits immediately, and on commits made through
@@ -676,7 +692,7 @@ async fn live_follows_commits(c: &Catalog) {
     let again = c.open_table("lv").await.unwrap().live().await.unwrap();
     assert_eq!(again.step(), 3);
     drop(t);
-    c.drop_table("lv").await.unwrap();
+    c.drop_table("lv", false).await.unwrap();
 }
 
 // Guards GC: keeps latest, retention window and snapshot pins; expired versions say so; files
@@ -740,7 +756,7 @@ async fn gc_rules(c: &Catalog) {
         t.revert().await.unwrap_err(),
         StorageError::VersionExpired { version: 4, .. }
     ));
-    c.drop_table("gc_pin").await.unwrap();
+    c.drop_table("gc_pin", false).await.unwrap();
     t.delete(&Selection::Keys(RowSet::from_iter([1u64])))
         .await
         .unwrap(); // v6: file of key 1 dropped
@@ -756,7 +772,7 @@ async fn gc_rules(c: &Catalog) {
     assert_eq!(ids(&t.scan().await.unwrap().batch), vec![2, 3]);
     // Catalog GC removes the directory of a dropped table.
     let id = t.id();
-    c.drop_table("gc").await.unwrap();
+    c.drop_table("gc", false).await.unwrap();
     let r = c
         .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
         .await
@@ -812,7 +828,7 @@ async fn rows_through_serde(c: &Catalog) {
     let meta = b.column(3).as_any().downcast_ref::<StringArray>().unwrap();
     assert_eq!(meta.value(0), r#"{"k":[1,2]}"#);
     assert!(meta.is_null(1));
-    c.drop_table("serde_rows").await.unwrap();
+    c.drop_table("serde_rows", false).await.unwrap();
 }
 
 /// What a diff should report: (removed, added, modified keys, modified columns).
@@ -994,5 +1010,5 @@ async fn compaction(c: &Catalog) {
         (&last.keys, &last.batch),
         (&rows_before.keys, &rows_before.batch)
     );
-    c.drop_table(path).await.unwrap();
+    c.drop_table(path, false).await.unwrap();
 }
