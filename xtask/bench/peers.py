@@ -2,8 +2,10 @@
 run with pyarrow (one Parquet file), deltalake and pylance on the same disk, so the two sides can
 be compared as ratios in one run.
 
-Usage: peers.py WORKDIR ROWS APPENDS APPEND_ROWS TRAVEL_VERSIONS
-Prints one JSON object on stdout: {peer: {metric: value}} with times in seconds.
+Usage: peers.py write|rest WORKDIR ROWS APPENDS APPEND_ROWS TRAVEL_VERSIONS
+Prints one JSON object on stdout: {peer: {metric: value}} with times in seconds. `write` runs only
+the big write (xtask alternates it with tableshare's several times and takes medians, because
+the disk is noisy); `rest` runs the other workloads.
 
 The data is generated exactly as the Rust side generates it (id = i, name = "user_" + (i % 100000),
 value = i * 0.5) and generation is not timed. Every write is made durable where the library allows
@@ -55,19 +57,38 @@ def percentile(xs, p):
     return xs[k]
 
 
-def bench_pyarrow(work, table, appends, append_rows):
+def one_write(work, name, write):
+    """One timed write into a fresh folder, removed afterwards."""
+    path = os.path.join(work, f"{name}_big")
+    t, _ = timed(lambda: write(path))
+    shutil.rmtree(path, ignore_errors=True)
+    return t
+
+
+def write_pyarrow(folder, table):
+    os.makedirs(folder)
+    f = os.path.join(folder, "big.parquet")
+    pq.write_table(table, f, compression="snappy")
+    fd = os.open(f, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+
+
+def bench_writes(work, table):
+    from deltalake import write_deltalake
+    import lance
+
+    return {
+        "pyarrow": {"write_big_s": one_write(work, "pyarrow", lambda p: write_pyarrow(p, table))},
+        "deltalake": {"write_big_s": one_write(work, "delta", lambda p: write_deltalake(p, table))},
+        "lance": {"write_big_s": one_write(work, "lance", lambda p: lance.write_dataset(table, p))},
+    }
+
+
+def bench_pyarrow(work, appends, append_rows):
     out = {}
     path = os.path.join(work, "pyarrow")
     os.makedirs(path, exist_ok=True)
-
-    def write():
-        f = os.path.join(path, "big.parquet")
-        pq.write_table(table, f, compression="snappy")
-        fd = os.open(f, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-
-    out["write_big_s"], _ = timed(write)
     # Appends: one new fsynced file per append (pyarrow has no table format of its own).
     lat = []
     adir = os.path.join(path, "appends")
@@ -89,12 +110,10 @@ def bench_pyarrow(work, table, appends, append_rows):
     return out
 
 
-def bench_delta(work, table, appends, append_rows, travel_versions):
+def bench_delta(work, appends, append_rows, travel_versions):
     from deltalake import DeltaTable, write_deltalake
 
     out = {}
-    path = os.path.join(work, "delta_big")
-    out["write_big_s"], _ = timed(lambda: write_deltalake(path, table))
     apath = os.path.join(work, "delta_appends")
     write_deltalake(apath, make_table(0, append_rows))
     lat = []
@@ -115,12 +134,10 @@ def bench_delta(work, table, appends, append_rows, travel_versions):
     return out
 
 
-def bench_lance(work, table, appends, append_rows, travel_versions):
+def bench_lance(work, appends, append_rows, travel_versions):
     import lance
 
     out = {}
-    path = os.path.join(work, "lance_big")
-    out["write_big_s"], _ = timed(lambda: lance.write_dataset(table, path))
     apath = os.path.join(work, "lance_appends")
     lance.write_dataset(make_table(0, append_rows), apath)
     lat = []
@@ -141,16 +158,20 @@ def bench_lance(work, table, appends, append_rows, travel_versions):
 
 
 def main():
-    work, rows, appends, append_rows, travel = sys.argv[1:6]
+    mode, work, rows, appends, append_rows, travel = sys.argv[1:7]
     rows, appends, append_rows, travel = int(rows), int(appends), int(append_rows), int(travel)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    table = make_table(0, rows)
-    results = {
-        "pyarrow": bench_pyarrow(work, table, appends, append_rows),
-        "deltalake": bench_delta(work, table, appends, append_rows, travel),
-        "lance": bench_lance(work, table, appends, append_rows, travel),
-    }
+    if mode == "write":
+        results = bench_writes(work, make_table(0, rows))
+    elif mode == "rest":
+        results = {
+            "pyarrow": bench_pyarrow(work, appends, append_rows),
+            "deltalake": bench_delta(work, appends, append_rows, travel),
+            "lance": bench_lance(work, appends, append_rows, travel),
+        }
+    else:
+        sys.exit(f"mode must be write or rest, not {mode}")
     shutil.rmtree(work, ignore_errors=True)
     json.dump(results, sys.stdout)
     print()

@@ -4,7 +4,8 @@
 //!    `xtask/bench/requirements.txt` (pyarrow, deltalake, pylance).
 //! 2. Runs tableshare's benchmark program (`crates/storage/benches/storage.rs`, release build) and
 //!    the peers' script (`xtask/bench/peers.py`) on the same workloads, same data, same disk
-//!    (`.bench/work`), one after the other.
+//!    (`.bench/work`): the big write in alternating rounds (medians compared), then the rest of
+//!    the workloads one side after the other.
 //! 3. Prints a table of ratios (tableshare's time divided by the peer's: below 1 is faster) and,
 //!    for a full run, rewrites the generated section of docs/performance.md.
 //!
@@ -22,6 +23,8 @@ use crate::workspace_root;
 /// Workload sizes: rows of the big write, appends, rows per append, the version to travel to,
 /// and the versions of the many-version table.
 struct Sizes {
+    /// Alternating rounds of the big write (odd, so the median is one measurement).
+    write_rounds: usize,
     rows: u64,
     appends: u64,
     append_rows: u64,
@@ -30,6 +33,7 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
+    write_rounds: 5,
     rows: 10_000_000,
     appends: 200,
     append_rows: 1_000,
@@ -38,12 +42,16 @@ const FULL: Sizes = Sizes {
 };
 
 const QUICK: Sizes = Sizes {
+    write_rounds: 1,
     rows: 200_000,
     appends: 40,
     append_rows: 1_000,
     travel: 20,
     many: 200,
 };
+
+/// Every engine compared, tableshare first.
+const ENGINES: [&str; 4] = ["tableshare", "pyarrow", "deltalake", "lance"];
 
 const START: &str = "<!-- xtask bench: storage (generated; do not edit by hand) -->";
 const END: &str = "<!-- end of xtask bench: storage -->";
@@ -69,31 +77,68 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     ]
     .map(|n| n.to_string());
 
-    println!("==> tableshare (cargo bench -p tableshare-storage --bench storage)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let ours = json_output(
-        Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "bench",
-                "--locked",
-                "-p",
-                "tableshare-storage",
-                "--bench",
-                "storage",
-                "--",
-            ])
-            .arg(work.join("tableshare"))
-            .args(&size_args),
-    )?;
+    let run_ours = |mode: &str| {
+        json_output(
+            Command::new(&cargo)
+                .current_dir(&root)
+                .args([
+                    "bench",
+                    "--locked",
+                    "-p",
+                    "tableshare-storage",
+                    "--bench",
+                    "storage",
+                    "--",
+                    mode,
+                ])
+                .arg(work.join("tableshare"))
+                .args(&size_args),
+        )
+    };
+    let run_peers = |mode: &str| {
+        json_output(
+            Command::new(&python)
+                .arg(root.join("xtask/bench/peers.py"))
+                .arg(mode)
+                .arg(work.join("peers"))
+                .args(&size_args[..4]),
+        )
+    };
 
-    println!("==> peers (xtask/bench/peers.py: pyarrow, deltalake, lance)");
-    let peers = json_output(
-        Command::new(&python)
-            .arg(root.join("xtask/bench/peers.py"))
-            .arg(work.join("peers"))
-            .args(&size_args[..4]),
-    )?;
+    // The big write alternates between the sides, round after round, and each side's median
+    // is compared: the disk's speed drifts over minutes, and alternating spreads the drift.
+    let mut writes: Vec<(&str, Vec<f64>)> = ENGINES.iter().map(|e| (*e, Vec::new())).collect();
+    for round in 1..=sizes.write_rounds {
+        println!("==> big write, round {round} of {}", sizes.write_rounds);
+        let ours = run_ours("write")?;
+        let peers = run_peers("write")?;
+        for (engine, times) in &mut writes {
+            let source = if *engine == "tableshare" {
+                &ours
+            } else {
+                &peers[*engine]
+            };
+            times.push(metric(source, "write_big_s")?);
+        }
+    }
+    println!("==> tableshare: appends, reads, many versions");
+    let mut ours = run_ours("rest")?;
+    println!("==> peers (pyarrow, deltalake, lance): appends and reads");
+    let mut peers = run_peers("rest")?;
+    for (engine, times) in &mut writes {
+        times.sort_by(f64::total_cmp);
+        let median = serde_json::json!(times[times.len() / 2]);
+        let target = if *engine == "tableshare" {
+            &mut ours
+        } else {
+            &mut peers[*engine]
+        };
+        if let Some(object) = target.as_object_mut() {
+            object.insert("write_big_s".to_owned(), median);
+            object.insert("write_big_runs".to_owned(), serde_json::json!(times));
+        }
+    }
 
     let report = render(sizes, &ours, &peers)?;
     println!("\n{report}");
@@ -196,7 +241,7 @@ fn render(sizes: &Sizes, ours: &Value, peers: &Value) -> Result<String> {
     let workloads: [Workload; 5] = [
         (
             "write_big_s",
-            "Write one table of {rows} rows (id int64, name utf8, value float64)",
+            "Write one table of {rows} rows (id int64, name utf8, value float64), median of {rounds} alternating rounds",
             &["pyarrow", "deltalake", "lance"],
             secs,
         ),
@@ -230,15 +275,43 @@ fn render(sizes: &Sizes, ours: &Value, peers: &Value) -> Result<String> {
             .replace("{rows}", &sizes.rows.to_string())
             .replace("{appends}", &sizes.appends.to_string())
             .replace("{append_rows}", &sizes.append_rows.to_string())
-            .replace("{travel}", &sizes.travel.to_string());
+            .replace("{travel}", &sizes.travel.to_string())
+            .replace("{rounds}", &sizes.write_rounds.to_string());
         let mine = metric(ours, key)?;
+        // Where a metric is a median of alternating rounds, every round is shown too.
+        let runs = |v: &Value| {
+            v.get("write_big_runs")
+                .and_then(Value::as_array)
+                .filter(|_| key == "write_big_s")
+                .map(|runs| {
+                    let shown: Vec<String> =
+                        runs.iter().filter_map(Value::as_f64).map(fmt).collect();
+                    format!(" | {}", shown.join(", "))
+                })
+                .unwrap_or_default()
+        };
+        let runs_header = if key == "write_big_s" {
+            (" | every round", " | ---")
+        } else {
+            ("", "")
+        };
         writeln!(out, "**{title}**\n")?;
-        writeln!(out, "| engine | time | tableshare / engine |")?;
-        writeln!(out, "| --- | ---: | ---: |")?;
-        writeln!(out, "| tableshare | {} | 1.00 |", fmt(mine))?;
+        writeln!(
+            out,
+            "| engine | time | tableshare / engine{} |",
+            runs_header.0
+        )?;
+        writeln!(out, "| --- | ---: | ---:{} |", runs_header.1)?;
+        writeln!(out, "| tableshare | {} | 1.00{} |", fmt(mine), runs(ours))?;
         for name in names {
             let theirs = metric(&peers[*name], key)?;
-            writeln!(out, "| {name} | {} | {:.2} |", fmt(theirs), mine / theirs)?;
+            writeln!(
+                out,
+                "| {name} | {} | {:.2}{} |",
+                fmt(theirs),
+                mine / theirs,
+                runs(&peers[*name])
+            )?;
         }
         writeln!(out)?;
     }

@@ -3,8 +3,10 @@
 //! can be compared as ratios in one run. It is a plain program (`harness = false`), not a timed
 //! test: it measures and prints, and xtask turns the numbers into docs/performance.md.
 //!
-//! Usage: `cargo bench -p tableshare-storage --bench storage -- WORKDIR ROWS APPENDS APPEND_ROWS
-//! TRAVEL_VERSION MANY_VERSIONS` prints one JSON object of measurements (seconds, counts).
+//! Usage: `cargo bench -p tableshare-storage --bench storage -- MODE WORKDIR ROWS APPENDS
+//! APPEND_ROWS TRAVEL_VERSION MANY_VERSIONS` prints one JSON object of measurements (seconds,
+//! counts). MODE `write` runs only the big write (xtask alternates it with the peers' big write
+//! several times and takes medians: the disk is noisy); `rest` runs everything else.
 //!
 //! Workloads (all on local disk with fsync on, the engine's durable default):
 //! - `write_big_s`: one insert of ROWS rows (id int64, name utf8, value float64), table creation
@@ -101,9 +103,19 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let [work, rows, appends, append_rows, travel, many] = args.as_slice() else {
-        eprintln!("usage: storage WORKDIR ROWS APPENDS APPEND_ROWS TRAVEL_VERSION MANY_VERSIONS");
+    let [mode, work, rows, appends, append_rows, travel, many] = args.as_slice() else {
+        eprintln!(
+            "usage: storage write|rest WORKDIR ROWS APPENDS APPEND_ROWS TRAVEL_VERSION MANY_VERSIONS"
+        );
         std::process::exit(2);
+    };
+    let (write_phase, rest_phase) = match mode.as_str() {
+        "write" => (true, false),
+        "rest" => (false, true),
+        _ => {
+            eprintln!("mode must be `write` or `rest`, not `{mode}`");
+            std::process::exit(2);
+        }
     };
     let work = std::path::PathBuf::from(work);
     let rows: i64 = rows.parse().unwrap();
@@ -118,19 +130,23 @@ async fn main() {
         out.insert(k.to_owned(), serde_json::json!(v));
     };
 
-    // 1. One big write.
-    let big = make_batch(0, rows);
-    let big_dir = work.join("big");
-    let started = Instant::now();
-    {
+    // 1. One big write (xtask alternates this phase with the peers' and takes medians, since
+    //    the disk is noisy).
+    if write_phase {
+        let big = make_batch(0, rows);
+        let big_dir = work.join("big");
         std::fs::create_dir_all(&big_dir).unwrap();
+        let started = Instant::now();
         let catalog = Catalog::open_local(&big_dir).unwrap();
         let table = catalog.create_table("big", &table_schema()).await.unwrap();
         table.insert(&big).await.unwrap();
+        put("write_big_s", started.elapsed().as_secs_f64());
     }
-    put("write_big_s", started.elapsed().as_secs_f64());
-    drop(big);
-    eprintln!("write_big done");
+    if !rest_phase {
+        let _ = std::fs::remove_dir_all(&work);
+        println!("{}", serde_json::Value::Object(out));
+        return;
+    }
 
     // 2. Durable appends.
     let append_dir = work.join("appends");

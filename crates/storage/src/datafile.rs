@@ -67,7 +67,9 @@ pub(crate) fn encode_data_file(
     let file_batch = RecordBatch::try_new(Arc::clone(&schema), columns)
         .map_err(StorageError::arrow("building a data file"))?;
     let props = writer_properties();
-    let mut buf = Vec::new();
+    // Reserve about what the encoded file will take (Parquet with snappy is usually well under
+    // the Arrow size), so the output buffer is not copied over and over as it grows.
+    let mut buf = Vec::with_capacity(file_batch.get_array_memory_size() / 2 + 4096);
     let parquet_err = |source| StorageError::ParquetWrite {
         table: table.to_owned(),
         source,
