@@ -238,7 +238,7 @@ fn render(sizes: &Sizes, ours: &Value, peers: &Value) -> Result<String> {
          Ratio = tableshare's time / the peer's time (below 1: tableshare is faster). All \
          sides write to the same local disk; tableshare fsyncs every file it commits.\n"
     )?;
-    let workloads: [Workload; 5] = [
+    let workloads: [Workload; 6] = [
         (
             "write_big_s",
             "Write one table of {rows} rows (id int64, name utf8, value float64), median of {rounds} alternating rounds",
@@ -254,6 +254,12 @@ fn render(sizes: &Sizes, ours: &Value, peers: &Value) -> Result<String> {
         (
             "append_p95_s",
             "Durable append of {append_rows} rows, p95 of {appends}",
+            &["pyarrow", "deltalake", "lance"],
+            ms,
+        ),
+        (
+            "append_p99_s",
+            "Durable append of {append_rows} rows, p99 of {appends}",
             &["pyarrow", "deltalake", "lance"],
             ms,
         ),

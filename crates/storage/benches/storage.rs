@@ -11,7 +11,7 @@
 //! Workloads (all on local disk with fsync on, the engine's durable default):
 //! - `write_big_s`: one insert of ROWS rows (id int64, name utf8, value float64), table creation
 //!   included; data generation is not timed.
-//! - `append_median_s`, `append_p95_s`: APPENDS appends of APPEND_ROWS rows each, per commit.
+//! - `append_median_s`, `append_p95_s`, `append_p99_s`: APPENDS appends of APPEND_ROWS rows each, per commit.
 //! - `open_latest_read_s`, `travel_read_s`: from a fresh catalog, open the append table at its
 //!   latest version (and at TRAVEL_VERSION) and read it all to Arrow.
 //! - `open_requests_{few,many}`, `open_s_{few,many}`: opening the latest version of a table with
@@ -164,6 +164,7 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
     put("append_median_s", percentile(&latencies, 50.0));
     put("append_p95_s", percentile(&latencies, 95.0));
+    put("append_p99_s", percentile(&latencies, 99.0));
     eprintln!("appends done");
 
     // 3. Open latest and time travel, read to Arrow, from a fresh catalog.

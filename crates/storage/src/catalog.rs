@@ -192,8 +192,9 @@ pub struct CatalogOptions {
     /// A data file whose live rows take fewer bytes than this is *small* (default 8 MiB).
     pub small_file_bytes: u64,
     /// When an insert would leave more small files than this, it also merges the smallest
-    /// ones, in the same version, until half this many remain (default 32; `usize::MAX` turns
-    /// automatic compaction off). See docs/format.md, "Compaction".
+    /// ones, in the same version, until an eighth of this many remain (default 64, so about one
+    /// small append in 56 merges; `usize::MAX` turns automatic compaction off). See
+    /// docs/format.md, "Compaction".
     pub max_small_files: usize,
 }
 
@@ -204,7 +205,7 @@ impl Default for CatalogOptions {
             max_rows_per_file: 1 << 20,
             max_bytes_per_file: 128 << 20,
             small_file_bytes: 8 << 20,
-            max_small_files: 32,
+            max_small_files: 64,
         }
     }
 }

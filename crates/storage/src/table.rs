@@ -754,7 +754,7 @@ impl Table {
     /// The automatic compaction of an insert (best effort: a failure is logged and the insert
     /// commits without it). If `m`'s files plus the `new` ones hold more than
     /// `max_small_files` small files, the smallest of `m`'s small files are merged, so that
-    /// half of `max_small_files` small files remain (size-tiered: big merged files are left
+    /// an eighth of `max_small_files` small files remain (size-tiered: big merged files are left
     /// alone until they are among the smallest, so a row is rewritten a logarithmic number of
     /// times). Same version: the insert's one conditional create commits both.
     async fn auto_compact(
@@ -772,7 +772,7 @@ impl Table {
         if total <= options.max_small_files || small.len() < 2 {
             return;
         }
-        let keep = options.max_small_files / 2;
+        let keep = (options.max_small_files / 8).max(1);
         let merge = (total + 1).saturating_sub(keep).clamp(2, small.len());
         small.sort_by_key(|i| (m.files[*i].live_bytes(), *i));
         small.truncate(merge);
