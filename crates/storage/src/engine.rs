@@ -21,6 +21,9 @@ use crate::io::StoreRoot;
 use crate::log::{CommitOutcome, VersionLog};
 use crate::manifest::{DataFileEntry, DeletionVectorEntry, Operation, TableManifest};
 
+/// How many data files one read fetches at once.
+const READ_CONCURRENCY: usize = 8;
+
 /// A verified manifest and the BLAKE3 of its body.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -303,7 +306,7 @@ impl TableStore {
         schema: &SchemaRef,
         only: Option<&RowSet>,
     ) -> Result<Rows> {
-        let mut parts: Vec<(Vec<u64>, RecordBatch)> = Vec::new();
+        let mut reads = Vec::new();
         for entry in files {
             if let Some(only) = only {
                 let range = RowSet::from_range(entry.key_min..entry.key_max.saturating_add(1));
@@ -311,27 +314,43 @@ impl TableStore {
                     continue;
                 }
             }
-            let rows = self.read_file(entry, schema).await?;
-            let dv = self.read_dv(entry).await?;
-            let mut keep = Vec::new();
-            let mut keys = Vec::new();
-            for (i, k) in rows.keys.iter().enumerate() {
-                if !dv.contains(*k) && only.is_none_or(|o| o.contains(*k)) {
-                    keep.push(i as u32);
-                    keys.push(*k);
-                }
-            }
-            if keys.is_empty() {
-                continue;
-            }
-            let batch = if keys.len() == rows.keys.len() {
-                rows.batch
-            } else {
-                take_rows(&rows.batch, &keep)?
-            };
-            parts.push((keys, batch));
+            reads.push(self.read_live(entry, schema, only));
         }
-        concat_sorted(schema, parts)
+        // Files are fetched concurrently (a store round trip each, often remote); the results
+        // keep the files' order.
+        let parts: Vec<Option<(Vec<u64>, RecordBatch)>> = futures::stream::iter(reads)
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        concat_sorted(schema, parts.into_iter().flatten().collect())
+    }
+
+    /// The live rows of one file (those its deletion vector spares, and only `only` if given):
+    /// their keys and values, or `None` when none are left.
+    async fn read_live(
+        &self,
+        entry: &DataFileEntry,
+        schema: &SchemaRef,
+        only: Option<&RowSet>,
+    ) -> Result<Option<(Vec<u64>, RecordBatch)>> {
+        let (rows, dv) = futures::try_join!(self.read_file(entry, schema), self.read_dv(entry))?;
+        let mut keep = Vec::new();
+        let mut keys = Vec::new();
+        for (i, k) in rows.keys.iter().enumerate() {
+            if !dv.contains(*k) && only.is_none_or(|o| o.contains(*k)) {
+                keep.push(i as u32);
+                keys.push(*k);
+            }
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let batch = if keys.len() == rows.keys.len() {
+            rows.batch
+        } else {
+            take_rows(&rows.batch, &keep)?
+        };
+        Ok(Some((keys, batch)))
     }
 
     /// Live rows of a whole version.
