@@ -58,8 +58,10 @@ def percentile(xs, p):
 
 
 def one_write(work, name, write):
-    """One timed write into a fresh folder, removed afterwards."""
+    """One timed write into a fresh folder, removed afterwards. Dirty pages left by the previous
+    write are flushed first, so no writer pays for another's IO."""
     path = os.path.join(work, f"{name}_big")
+    os.sync()
     t, _ = timed(lambda: write(path))
     shutil.rmtree(path, ignore_errors=True)
     return t

@@ -111,7 +111,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut writes: Vec<(&str, Vec<f64>)> = ENGINES.iter().map(|e| (*e, Vec::new())).collect();
     for round in 1..=sizes.write_rounds {
         println!("==> big write, round {round} of {}", sizes.write_rounds);
+        // Each side starts with no dirty pages left by the other: a journaling file system may
+        // make one writer's fsync wait for another's unflushed data.
+        flush_page_cache()?;
         let ours = run_ours("write")?;
+        flush_page_cache()?;
         let peers = run_peers("write")?;
         for (engine, times) in &mut writes {
             let source = if *engine == "tableshare" {
@@ -176,6 +180,11 @@ fn ensure_venv(root: &Path, bench_dir: &Path) -> Result<std::path::PathBuf> {
     )?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+/// Writes every dirty page to disk (`sync`), so the next measurement pays for its own IO only.
+fn flush_page_cache() -> Result<()> {
+    check_status(&mut Command::new("sync"), "sync")
 }
 
 fn check_status(command: &mut Command, what: &str) -> Result<()> {
