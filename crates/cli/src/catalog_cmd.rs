@@ -243,7 +243,9 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
             TableCommand::Insert { path, file } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
                 let batches = read_input(&file, &table.schema()).map_err(Failure::BadInput)?;
-                let schema = table.schema();
+                let schema = batches
+                    .first()
+                    .map_or_else(|| table.schema(), |b| b.schema());
                 let batch = arrow_select::concat::concat_batches(&schema, &batches)
                     .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
                 let rows = batch.num_rows();

@@ -1,11 +1,11 @@
 //! Reading the files `tableshare table insert` accepts (CSV, JSON / NDJSON, Parquet, Arrow IPC,
-//! or CSV on stdin) into Arrow batches shaped exactly like the target table's schema.
+//! or CSV on stdin) into Arrow batches typed like the target table.
 //!
-//! Columns are matched by name, not position, so a file may hold them in any order; a column the
-//! table lacks is an error naming it, a table column the file lacks is filled with nulls, and
-//! values are cast to the table's types with Arrow's safe casts (a value that does not fit is an
-//! error, never a silent null). Everything is read and checked before anything is written, so
-//! bad input leaves the table untouched.
+//! Columns are matched by name, not position, so a file may hold them in any order; values are
+//! cast to the table's types with Arrow's safe casts (a value that does not fit is an error,
+//! never a silent null). The storage engine then aligns the columns (a column the table lacks is
+//! an error naming it, a table column the file lacks is filled with nulls). Everything is read
+//! and checked before anything is written, so bad input leaves the table untouched.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek};
@@ -71,7 +71,7 @@ pub(crate) fn read_input(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBa
     .with_context(|| format!("reading `{}`", path.display()))?;
     batches
         .iter()
-        .map(|batch| conform(batch, schema))
+        .map(|batch| cast_to_table(batch, schema))
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("`{}` does not fit the table", path.display()))
 }
@@ -99,7 +99,7 @@ fn read_csv<R: Read + Seek>(mut input: R, schema: &SchemaRef) -> Result<Vec<Reco
         .with_header(true)
         .build(input)?;
     let batches = reader.collect::<Result<Vec<_>, _>>()?;
-    batches.iter().map(|b| conform(b, schema)).collect()
+    Ok(batches)
 }
 
 /// Splits a CSV header line on commas, honouring double quotes.
@@ -169,44 +169,43 @@ fn read_arrow(mut file: File) -> Result<Vec<RecordBatch>> {
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Reshapes `batch` to `schema`: columns by name, missing ones as nulls, types cast safely.
-pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let batch_schema = batch.schema();
-    for field in batch_schema.fields() {
-        if schema.field_with_name(field.name()).is_err() {
-            bail!("column `{}` is not in the table", field.name());
-        }
-    }
+/// Casts the columns of `batch` that the table also has to the table's types (Arrow's safe
+/// casts: a value that does not fit is an error naming the column, never a silent null).
+/// Matching columns by name, filling missing ones and refusing unknown ones is the storage
+/// engine's job at insert time.
+pub(crate) fn cast_to_table(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let cast_options = CastOptions {
         safe: false,
         ..Default::default()
     };
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let column = match batch_schema.index_of(field.name()) {
-            Ok(i) => {
-                let column = batch.column(i);
-                if column.data_type() == field.data_type() {
-                    column.clone()
-                } else {
-                    cast_with_options(column, field.data_type(), &cast_options).with_context(
-                        || {
-                            format!(
-                                "column `{}` holds {} values that do not convert to {}",
-                                field.name(),
-                                column.data_type(),
-                                field.data_type()
-                            )
-                        },
-                    )?
-                }
+    let batch_schema = batch.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch_schema.fields().iter().zip(batch.columns()) {
+        match schema.field_with_name(field.name()) {
+            Ok(target) if target.data_type() != column.data_type() => {
+                let cast = cast_with_options(column, target.data_type(), &cast_options)
+                    .with_context(|| {
+                        format!(
+                            "column `{}` holds {} values that do not convert to {}",
+                            field.name(),
+                            column.data_type(),
+                            target.data_type()
+                        )
+                    })?;
+                fields.push(Arc::new(target.as_ref().clone()));
+                columns.push(cast);
             }
-            Err(_) if field.is_nullable() => new_null_array(field.data_type(), batch.num_rows()),
-            Err(_) => bail!("column `{}` is required but missing", field.name()),
-        };
-        columns.push(column);
+            _ => {
+                fields.push(Arc::clone(field));
+                columns.push(Arc::clone(column));
+            }
+        }
     }
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 #[cfg(test)]
@@ -231,19 +230,25 @@ mod tests {
         match (got, expected) {
             (Ok(batches), Ok((ids, names))) => {
                 let batch =
-                    arrow_select::concat::concat_batches(&table_schema(), &batches).unwrap();
+                    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
                 let got_ids = batch
-                    .column(0)
+                    .column_by_name("id")
+                    .unwrap()
                     .as_any()
                     .downcast_ref::<Int64Array>()
                     .unwrap();
                 assert_eq!(got_ids.values().to_vec(), ids, "{text:?}");
-                let got_names = batch
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .unwrap();
-                assert_eq!(got_names.iter().collect::<Vec<_>>(), names, "{text:?}");
+                // A column the file lacks is absent here (storage fills it with nulls).
+                let got_names: Vec<Option<&str>> = match batch.column_by_name("name") {
+                    Some(column) => column
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .unwrap()
+                        .iter()
+                        .collect(),
+                    None => vec![None; batch.num_rows()],
+                };
+                assert_eq!(got_names, names, "{text:?}");
             }
             (Err(err), Err(needle)) => {
                 let msg = format!("{err:#}");
@@ -271,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn conform_casts_and_fills() {
+    fn casts_to_the_table_types_and_keeps_the_rest() {
         let batch = RecordBatch::try_from_iter(vec![
             (
                 "value",
@@ -280,15 +285,21 @@ mod tests {
             ("id", Arc::new(Int64Array::from(vec![10, 20]))),
         ])
         .unwrap();
-        let out = conform(&batch, &table_schema()).unwrap();
-        assert_eq!(out.schema(), table_schema());
+        let out = cast_to_table(&batch, &table_schema()).unwrap();
         let values = out
-            .column(2)
+            .column(0)
             .as_any()
             .downcast_ref::<Float64Array>()
             .unwrap();
         assert_eq!(values.values().to_vec(), vec![1.0, 2.0]);
-        assert_eq!(out.column(1).null_count(), 2);
+        assert_eq!(out.schema().field(1).name(), "id");
+        let text = RecordBatch::try_from_iter(vec![(
+            "id",
+            Arc::new(StringArray::from(vec!["7", "x"])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let err = cast_to_table(&text, &table_schema()).unwrap_err();
+        assert!(format!("{err:#}").contains("column `id`"), "{err:#}");
     }
 
     #[test]
