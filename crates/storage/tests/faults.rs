@@ -26,7 +26,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::future::BoxFuture;
 use object_store::memory::InMemory;
 use tableshare_core::{RowSet, TableSchema};
-use tableshare_storage::{Catalog, GcOptions, Selection, Table};
+use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, Table};
 use tableshare_testkit::{Fault, FaultStore};
 
 const TABLE: &str = "f.t";
@@ -177,6 +177,25 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // An insert that also merges small files in its own version (automatic compaction
+            // is forced by allowing only two small files; the setup left two).
+            name: "insert_compacting",
+            observed: TABLE,
+            keeps_version: false,
+            run: |c| {
+                Box::pin(async move {
+                    let (store, prefix) = c.location();
+                    let c = Catalog::open_with_options(
+                        store,
+                        prefix,
+                        CatalogOptions::default().with_compaction(u64::MAX, 2),
+                    );
+                    c.open_table(TABLE).await?.insert(&rows(&[5, 6])).await?;
+                    Ok(())
+                })
+            },
+        },
+        Case {
             name: "compact",
             observed: TABLE,
             keeps_version: false,
@@ -247,6 +266,14 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
         let steps = store.requests().len() as u64;
         let after = observe(&store, case.observed).await;
         assert!(steps > 0, "{}: made no requests", case.name);
+        if case.name == "insert_compacting" {
+            let files = Catalog::open(store.clone(), "root")
+                .open_table(TABLE)
+                .await
+                .unwrap()
+                .file_count();
+            assert!(files < 3, "the insert did not compact: {files} files");
+        }
         if case.keeps_version {
             assert_eq!(before, after, "{}: changed the table", case.name);
         } else {
