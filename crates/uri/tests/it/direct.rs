@@ -1,7 +1,7 @@
 //! `ts://` and `ts+plain://` direct worker addresses: hosts, ports, TLS, and every error.
 
 use tableshare_uri::{
-    DEFAULT_PORT, DirectUri, HostProblem, SubscriptionOptions, TableUri, UriError, UriPart,
+    DEFAULT_PORT, DirectUri, HostProblem, SubscriptionOptions, UriError, UriPart,
 };
 
 use crate::ExpectErr;
@@ -45,41 +45,9 @@ fn check(input: &str, expected: Result<Direct, ExpectErr>) {
             assert_eq!(uri.tls(), want.tls, "tls of {input:?}");
             assert_eq!(uri.table(), want.table, "table of {input:?}");
             assert_eq!(uri.options(), &want.options, "options of {input:?}");
-            assert_eq!(
-                uri.to_string(),
-                want.canonical,
-                "canonical form of {input:?}"
-            );
-            assert_eq!(
-                DirectUri::parse(want.canonical).as_ref(),
-                Ok(&uri),
-                "reparse of {input:?}"
-            );
-            assert_eq!(
-                want.canonical.parse::<DirectUri>().as_ref(),
-                Ok(&uri),
-                "FromStr"
-            );
-            assert_eq!(
-                TableUri::parse(input),
-                Ok(TableUri::Direct(uri)),
-                "TableUri of {input:?}"
-            );
+            crate::check_parsed(input, uri, want.canonical, DirectUri::parse);
         }
-        Err(want) => {
-            let want = want(input.to_owned());
-            assert_eq!(got, Err(want.clone()), "error for {input:?}");
-            if !matches!(
-                want,
-                UriError::MissingScheme { .. } | UriError::UnsupportedScheme { .. }
-            ) {
-                assert_eq!(
-                    TableUri::parse(input),
-                    Err(want),
-                    "TableUri error for {input:?}"
-                );
-            }
-        }
+        Err(want) => crate::check_error(input, got, want(input.to_owned())),
     }
 }
 

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use tableshare_uri::{
-    OnDisconnect, SubscriptionOptions, TableUri, UriError, UriPart, WorkerRef, WorkerUri,
-};
+use tableshare_uri::{OnDisconnect, SubscriptionOptions, UriError, UriPart, WorkerRef, WorkerUri};
 
 use crate::ExpectErr;
 
@@ -51,41 +49,9 @@ fn check(input: &str, expected: Result<Worker, ExpectErr>) {
             assert_eq!(uri.worker(), &want.worker, "worker of {input:?}");
             assert_eq!(uri.table(), want.table, "table of {input:?}");
             assert_eq!(uri.options(), &want.options, "options of {input:?}");
-            assert_eq!(
-                uri.to_string(),
-                want.canonical,
-                "canonical form of {input:?}"
-            );
-            assert_eq!(
-                WorkerUri::parse(want.canonical).as_ref(),
-                Ok(&uri),
-                "reparse of {input:?}"
-            );
-            assert_eq!(
-                want.canonical.parse::<WorkerUri>().as_ref(),
-                Ok(&uri),
-                "FromStr"
-            );
-            assert_eq!(
-                TableUri::parse(input),
-                Ok(TableUri::Worker(uri)),
-                "TableUri of {input:?}"
-            );
+            crate::check_parsed(input, uri, want.canonical, WorkerUri::parse);
         }
-        Err(want) => {
-            let want = want(input.to_owned());
-            assert_eq!(got, Err(want.clone()), "error for {input:?}");
-            if !matches!(
-                want,
-                UriError::MissingScheme { .. } | UriError::UnsupportedScheme { .. }
-            ) {
-                assert_eq!(
-                    TableUri::parse(input),
-                    Err(want),
-                    "TableUri error for {input:?}"
-                );
-            }
-        }
+        Err(want) => crate::check_error(input, got, want(input.to_owned())),
     }
 }
 
