@@ -451,18 +451,7 @@ impl Catalog {
 
     fn check_parent(entries: &BTreeMap<String, EntryRecord>, path: &TablePath) -> Result<()> {
         if let Some(parent) = path.parent() {
-            let key = parent.to_string();
-            match entries.get(&key) {
-                Some(EntryRecord::Directory) => {}
-                Some(other) => {
-                    return Err(StorageError::WrongKind {
-                        path: key,
-                        expected: "directory",
-                        found: other.kind().name(),
-                    });
-                }
-                None => return Err(StorageError::NotFound { path: key }),
-            }
+            require_directory(entries, &parent.to_string())?;
         }
         Ok(())
     }
@@ -507,17 +496,7 @@ impl Catalog {
         let key = p.to_string();
         let prefix = format!("{key}.");
         self.change(format!("drop_dir {key}"), |e| {
-            match e.get(&key) {
-                Some(EntryRecord::Directory) => {}
-                Some(other) => {
-                    return Err(StorageError::WrongKind {
-                        path: key.clone(),
-                        expected: "directory",
-                        found: other.kind().name(),
-                    });
-                }
-                None => return Err(StorageError::NotFound { path: key.clone() }),
-            }
+            require_directory(e, &key)?;
             let children: Vec<String> = e
                 .keys()
                 .filter(|k| k.starts_with(&prefix))
@@ -547,17 +526,7 @@ impl Catalog {
             None => String::new(),
             Some(d) => {
                 let key = d.to_string();
-                match entries.get(&key) {
-                    Some(EntryRecord::Directory) => {}
-                    Some(other) => {
-                        return Err(StorageError::WrongKind {
-                            path: key,
-                            expected: "directory",
-                            found: other.kind().name(),
-                        });
-                    }
-                    None => return Err(StorageError::NotFound { path: key }),
-                }
+                require_directory(&entries, &key)?;
                 format!("{key}.")
             }
         };
@@ -1070,6 +1039,21 @@ pub async fn manifest_bytes(table: &Table, version: u64) -> Result<Bytes> {
             Err(e) => Err(e),
             Ok(_) => Err(StorageError::NotFound { path: rel }),
         },
+    }
+}
+
+/// `Ok` if `key` names a directory; otherwise `NotFound` or `WrongKind` naming it.
+fn require_directory(entries: &BTreeMap<String, EntryRecord>, key: &str) -> Result<()> {
+    match entries.get(key) {
+        Some(EntryRecord::Directory) => Ok(()),
+        Some(other) => Err(StorageError::WrongKind {
+            path: key.to_owned(),
+            expected: "directory",
+            found: other.kind().name(),
+        }),
+        None => Err(StorageError::NotFound {
+            path: key.to_owned(),
+        }),
     }
 }
 
