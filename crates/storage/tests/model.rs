@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use common::table_schema;
+use common::{snapshot_at, table_schema};
 use object_store::memory::InMemory;
 use proptest::prelude::*;
 use tableshare_core::RowSet;
@@ -117,20 +117,8 @@ async fn check(t: &Table, s: &State, version: Option<u64>) {
 async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool) {
     let t = c.open_table("m").await.unwrap();
     let u = t.diff(b - 1, b).await.unwrap();
-    let sa = c
-        .open_table(&format!("m:{}", b - 1))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    let sb = c
-        .open_table(&format!("m:{b}"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let sa = snapshot_at(c, "m", b - 1).await;
+    let sb = snapshot_at(c, "m", b).await;
     if a.columns == b_state.columns {
         let applied = sa.apply(&u).unwrap();
         assert_eq!(

@@ -14,7 +14,7 @@ use arrow_array::{
     Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use common::{ids, sample_rows, sample_schema, table_schema};
+use common::{ids, sample_rows, sample_schema, snapshot_at, table_schema};
 use tableshare_core::RowSet;
 use tableshare_storage::{
     Catalog, CatalogOptions, EntryKind, GcOptions, Operation, Selection, StorageError,
@@ -820,20 +820,8 @@ async fn check_diff(c: &Catalog, path: &str, (a, b): (u64, u64), expected: Expec
     assert_eq!(u.modified_keys().to_vec(), modified, "{a}->{b} modified");
     assert_eq!(u.modified_columns(), columns, "{a}->{b} columns");
     let sa = t.scan_at(a).await.unwrap();
-    let snapshot_a = c
-        .open_table(&format!("{path}:{a}"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    let sb = c
-        .open_table(&format!("{path}:{b}"))
-        .await
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
+    let snapshot_a = snapshot_at(c, path, a).await;
+    let sb = snapshot_at(c, path, b).await;
     let applied = snapshot_a.apply(&u.with_step(a + 1)).unwrap();
     assert_eq!(
         (applied.keys(), applied.batch()),

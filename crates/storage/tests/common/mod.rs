@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use tableshare_core::TableSchema;
+use tableshare_core::{Snapshot, TableSchema};
 use tableshare_storage::Catalog;
 
 /// `id: int64 not null, name: utf8, value: float64` (the seed's sample table).
@@ -64,4 +64,14 @@ pub fn catalogs() -> Vec<(&'static str, Catalog, Option<tempfile::TempDir>)> {
         ("memory", Catalog::in_memory(), None),
         ("local", local, Some(dir)),
     ]
+}
+
+/// The snapshot of `path` at `version`, read through a `path:N` handle.
+pub async fn snapshot_at(c: &Catalog, path: &str, version: u64) -> Snapshot {
+    c.open_table(&format!("{path}:{version}"))
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap()
 }
