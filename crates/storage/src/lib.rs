@@ -9,15 +9,15 @@
 //! addressed by BLAKE3 and verified on every read. The layout and protocol are specified in
 //! `docs/format.md`.
 //!
-//! Layers, bottom up (private modules):
+//! Layers, bottom up:
 //!
 //! | module | role |
 //! | --- | --- |
-//! | `io` | raw object IO under a store root; verified content-addressed objects |
-//! | `log` | the commit protocol: a versioned log of self-verifying manifests |
-//! | `manifest`, `datafile` | the table manifest; Parquet data files and deletion vectors |
-//! | `engine` | reading versions, live rows and version diffs of one table directory |
-//! | `table`, `catalog`, `live`, `gc` | the public handles |
+//! | `format` | the on-store format and commit protocol (docs/format.md): object IO, the version log, manifests, data files, table directories |
+//! | `read`, `diff` | reading live rows of a version; the exact difference between two versions |
+//! | `commit` | building and committing the next manifest of a table |
+//! | `operations` | one file per table operation (insert, update, delete, schema, compact, revert, gc) |
+//! | `table`, `catalog`, `live` | the handles: a table, the catalog (namespace, replicas), live tables |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -41,24 +41,24 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod align;
 mod catalog;
-mod datafile;
-mod engine;
+mod commit;
+mod diff;
 mod error;
-mod gc;
-mod io;
+mod format;
 mod live;
-mod log;
-mod manifest;
+mod operations;
+mod options;
+mod read;
 mod rows;
 mod table;
 
-pub use catalog::{
-    Catalog, CatalogOptions, Entry, EntryKind, ReplicaInfo, ReplicaWriter, ViewDefinition,
-    manifest_bytes,
-};
+pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
 pub use error::{BoxError, CorruptReason, Result, StorageError};
-pub use gc::{GcOptions, GcReport};
-pub use manifest::{Operation, ROW_KEY_COLUMN};
+pub use format::catalog::{EntryKind, ViewDefinition};
+pub use format::manifest::{Operation, ROW_KEY_COLUMN};
+pub use operations::gc::{GcOptions, GcReport};
+pub use options::CatalogOptions;
 pub use rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME, json_field};
 pub use table::{HistoryEntry, Selection, Table, TableData};

@@ -19,21 +19,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use tableshare_core::{
-    AddedRows, ColumnChange, LiveTable, LiveTableOptions, Snapshot, TableUpdate,
-};
+use tableshare_core::{LiveTable, LiveTableOptions, Snapshot};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
-use crate::engine::{Loaded, Rows, TableStore, take_rows};
+pub(crate) use crate::diff::update_between;
 use crate::error::{Result, StorageError};
-use crate::manifest::public_schema;
-
+use crate::format::manifest::public_schema;
+use crate::format::table_dir::{Loaded, TableDir};
+use crate::options::CatalogOptions;
 /// The live state of one table in one catalog.
 pub(crate) struct LiveState {
     table: LiveTable,
-    store: TableStore,
+    store: TableDir,
     /// The version the live table reflects.
     applied: tokio::sync::Mutex<Loaded>,
 }
@@ -71,33 +69,41 @@ impl Registry {
     }
 }
 
+/// What the handles of one catalog share: the options they write with and the registry of
+/// their live tables. A [`Table`](crate::Table) holds this, not the catalog.
+#[derive(Debug, Default)]
+pub(crate) struct TableContext {
+    pub(crate) options: CatalogOptions,
+    pub(crate) live: Registry,
+}
+
 /// What a [`Table`](crate::Table) handle needs to keep live tables in step.
 #[derive(Debug)]
 pub(crate) struct Hooks {
-    catalog: Catalog,
+    ctx: Arc<TableContext>,
     id: Uuid,
-    store: TableStore,
+    store: TableDir,
     /// The live state this handle created or joined (keeps it and its watcher alive).
     owned: Mutex<Option<Arc<LiveState>>>,
 }
 
 impl Hooks {
-    pub(crate) fn new(catalog: Catalog, id: Uuid, store: TableStore) -> Self {
+    pub(crate) fn new(ctx: Arc<TableContext>, id: Uuid, store: TableDir) -> Self {
         Self {
-            catalog,
+            ctx,
             id,
             store,
             owned: Mutex::new(None),
         }
     }
 
-    pub(crate) fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub(crate) fn options(&self) -> &CatalogOptions {
+        &self.ctx.options
     }
 
     /// Called after a handle committed `new` on top of `base`.
     pub(crate) async fn committed(&self, _base: &Loaded, new: &Loaded) {
-        if let Some(state) = self.catalog.shared.live.get(self.id)
+        if let Some(state) = self.ctx.live.get(self.id)
             && let Err(error) = state.advance(new.clone()).await
         {
             warn!(table = %self.store.name, %error, "live table could not follow a commit");
@@ -113,7 +119,7 @@ impl Hooks {
                 LiveTableOptions::default(),
             ));
         }
-        if let Some(state) = self.catalog.shared.live.get(self.id)
+        if let Some(state) = self.ctx.live.get(self.id)
             && state.table.failure().is_none()
         {
             state.advance(current).await?;
@@ -134,13 +140,13 @@ impl Hooks {
             store: self.store.clone(),
             applied: tokio::sync::Mutex::new(current),
         });
-        self.catalog.shared.live.insert(self.id, &state);
+        self.ctx.live.insert(self.id, &state);
         *self
             .owned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&state));
         let weak = Arc::downgrade(&state);
-        let interval = self.catalog.shared.options.watch_interval;
+        let interval = self.ctx.options.watch_interval;
         runtime.spawn(watch(weak, interval));
         Ok(table)
     }
@@ -219,17 +225,17 @@ impl LiveState {
 }
 
 /// A version's rows as a core snapshot at step `version`.
-pub(crate) async fn snapshot_of(store: &TableStore, loaded: &Loaded) -> Result<Snapshot> {
+pub(crate) async fn snapshot_of(store: &TableDir, loaded: &Loaded) -> Result<Snapshot> {
     let rows = store.scan(loaded).await?;
     let schema = table_schema(store, loaded)?;
-    let batch = crate::engine::relabel(rows.batch, public_schema(&loaded.manifest.schema))?;
+    let batch = crate::read::relabel(rows.batch, public_schema(&loaded.manifest.schema))?;
     Snapshot::new(schema, loaded.version(), rows.keys, batch).map_err(|source| StorageError::Core {
         context: format!("snapshot of {}", store.name),
         source,
     })
 }
 
-fn table_schema(store: &TableStore, loaded: &Loaded) -> Result<tableshare_core::TableSchema> {
+fn table_schema(store: &TableDir, loaded: &Loaded) -> Result<tableshare_core::TableSchema> {
     tableshare_core::TableSchema::new(
         public_schema(&loaded.manifest.schema),
         loaded.manifest.partition_columns.iter().cloned(),
@@ -238,58 +244,4 @@ fn table_schema(store: &TableStore, loaded: &Loaded) -> Result<tableshare_core::
         context: format!("schema of {}", store.name),
         source,
     })
-}
-
-/// The [`TableUpdate`] from version `a` to version `b` (step `b`), in `b`'s schema, reading
-/// only the files and deletion vectors that differ. Rows a compaction merely moved to another
-/// file are not reported; modified rows are reported per column, only where the value changed.
-pub(crate) async fn update_between(
-    store: &TableStore,
-    a: &Loaded,
-    b: &Loaded,
-) -> Result<TableUpdate> {
-    let plan = store.diff_keys(&a.manifest, &b.manifest).await?;
-    let schema = b.manifest.schema_ref();
-    let public = public_schema(&b.manifest.schema);
-    let diff = &plan.keys;
-    let wanted = diff.added.union(&diff.moved);
-    let rows = store
-        .read_rows(&plan.new_files, &schema, Some(&wanted))
-        .await?;
-    let (mut added_idx, mut added_keys, mut moved_idx, mut moved_keys) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, k) in rows.keys.iter().enumerate() {
-        if diff.added.contains(*k) {
-            added_idx.push(i as u32);
-            added_keys.push(*k);
-        } else {
-            moved_idx.push(i as u32);
-            moved_keys.push(*k);
-        }
-    }
-    let core_err = |source| StorageError::Core {
-        context: format!(
-            "diff of {} from {} to {}",
-            store.name,
-            a.version(),
-            b.version()
-        ),
-        source,
-    };
-    let added_batch =
-        crate::engine::relabel(take_rows(&rows.batch, &added_idx)?, Arc::clone(&public))?;
-    let added = AddedRows::new(added_keys, added_batch).map_err(core_err)?;
-    let moved = Rows {
-        keys: moved_keys,
-        batch: take_rows(&rows.batch, &moved_idx)?,
-    };
-    let changes = store
-        .value_changes(&a.manifest, &b.manifest, &plan, &moved)
-        .await?;
-    let mut modified = Vec::with_capacity(changes.columns.len());
-    for c in changes.columns {
-        let name = public.field(c.column).name().clone();
-        modified.push(ColumnChange::new(name, c.keys, c.values).map_err(core_err)?);
-    }
-    TableUpdate::new(b.version(), diff.removed.clone(), added, modified).map_err(core_err)
 }

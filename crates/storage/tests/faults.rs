@@ -227,9 +227,7 @@ fn cases() -> Vec<Case> {
             keeps_version: true,
             run: |c| {
                 Box::pin(async move {
-                    c.open_table(TABLE)
-                        .await?
-                        .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+                    c.gc_table(TABLE, &GcOptions::new(Duration::ZERO, Duration::ZERO))
                         .await?;
                     Ok(())
                 })

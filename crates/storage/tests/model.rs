@@ -296,7 +296,7 @@ async fn run(ops: Vec<Op>) {
                 t.compact().await.unwrap() > before
             }
             Op::Gc => {
-                t.gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+                c.gc_table(t.path(), &GcOptions::new(Duration::ZERO, Duration::ZERO))
                     .await
                     .unwrap();
                 let n = history.len();

@@ -684,11 +684,14 @@ async fn gc_rules(c: &Catalog) {
         .unwrap(); // v5
     c.create_snapshot("gc_pin", "gc", Some(2)).await.unwrap();
     // Long retention: nothing expires.
-    let r = t.gc(&GcOptions::default()).await.unwrap();
+    let r = c.gc_table(t.path(), &GcOptions::default()).await.unwrap();
     assert!(r.versions_expired.is_empty());
     // Zero retention, long age guard: versions expire, files are kept by the guard.
-    let r = t
-        .gc(&GcOptions::new(Duration::ZERO, Duration::from_secs(3600)))
+    let r = c
+        .gc_table(
+            t.path(),
+            &GcOptions::new(Duration::ZERO, Duration::from_secs(3600)),
+        )
         .await
         .unwrap();
     assert_eq!(r.versions_kept, vec![2, 5]);
@@ -706,8 +709,8 @@ async fn gc_rules(c: &Catalog) {
         ));
     }
     // No guard: every file is still referenced by v2 (pinned) or v5, so none goes.
-    let r = t
-        .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+    let r = c
+        .gc_table(t.path(), &GcOptions::new(Duration::ZERO, Duration::ZERO))
         .await
         .unwrap();
     assert_eq!(r.files_deleted, 0);
@@ -734,8 +737,8 @@ async fn gc_rules(c: &Catalog) {
     t.delete(&Selection::Keys(RowSet::from_iter([1u64])))
         .await
         .unwrap(); // v6: file of key 1 dropped
-    let r = t
-        .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+    let r = c
+        .gc_table(t.path(), &GcOptions::new(Duration::ZERO, Duration::ZERO))
         .await
         .unwrap();
     assert_eq!(r.versions_kept, vec![6]);
@@ -950,17 +953,20 @@ async fn compaction(c: &Catalog) {
         (&rows_before.keys, &rows_before.batch)
     );
     // GC keeps the old files while the old versions are retained ...
-    t.gc(&GcOptions::new(Duration::from_secs(3600), Duration::ZERO))
-        .await
-        .unwrap();
+    c.gc_table(
+        t.path(),
+        &GcOptions::new(Duration::from_secs(3600), Duration::ZERO),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         ids(&t.scan_at(10).await.unwrap().batch),
         (0..10).collect::<Vec<_>>()
     );
     // ... and expires them afterwards; the latest version still reads.
     t.compact().await.unwrap();
-    let report = t
-        .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+    let report = c
+        .gc_table(t.path(), &GcOptions::new(Duration::ZERO, Duration::ZERO))
         .await
         .unwrap();
     assert!(report.files_deleted > 0, "{report:?}");

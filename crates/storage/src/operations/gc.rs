@@ -21,12 +21,12 @@ use std::time::Duration;
 use tracing::info;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, EntryRecord};
-use crate::engine::TableStore;
+use crate::catalog::Catalog;
 use crate::error::{Result, StorageError};
-use crate::log::VersionLog;
-use crate::manifest::now_ms;
-use crate::table::Table;
+use crate::format::catalog::{CatalogManifest, EntryRecord};
+use crate::format::log::VersionLog;
+use crate::format::manifest::now_ms;
+use crate::format::table_dir::TableDir;
 
 /// What garbage collection keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ fn cutoff(now: u64, d: Duration) -> u64 {
 
 /// Collects one table directory, keeping `pinned` versions.
 pub(crate) async fn collect_table(
-    store: &TableStore,
+    store: &TableDir,
     pinned: &BTreeSet<u64>,
     options: &GcOptions,
 ) -> Result<GcReport> {
@@ -149,7 +149,7 @@ pub(crate) async fn collect_table(
     Ok(report)
 }
 
-fn note_files(m: &crate::manifest::TableManifest, referenced: &mut HashSet<String>) {
+fn note_files(m: &crate::format::manifest::TableManifest, referenced: &mut HashSet<String>) {
     for f in &m.files {
         referenced.insert(f.path.clone());
         if let Some(dv) = &f.deletion_vector {
@@ -170,27 +170,34 @@ fn pins(entries: &std::collections::BTreeMap<String, EntryRecord>, id: Uuid) -> 
         .collect()
 }
 
-impl Table {
-    /// Garbage-collects this table: see the `gc` module docs for the rules. Versions pinned by
-    /// catalog snapshots are kept.
+impl Catalog {
+    /// Garbage-collects the table (or replica) at `path`: see the module docs for the rules.
+    /// Versions pinned by catalog snapshots are kept.
     ///
     /// # Errors
     ///
-    /// [`StorageError::ReadOnly`] on a pinned handle or snapshot; store errors.
-    pub async fn gc(&self, options: &GcOptions) -> Result<GcReport> {
-        if self.pinned.is_some() {
-            return Err(StorageError::ReadOnly {
-                table: self.path().to_owned(),
-                operation: "gc",
-                why: "pinned version",
-            });
-        }
-        let entries = self.hooks.catalog().entries().await?;
-        collect_table(&self.store, &pins(&entries, self.id), options).await
+    /// [`StorageError::NotFound`], [`StorageError::WrongKind`] for anything but a table or a
+    /// replica, [`StorageError::InvalidPath`] for a `path:N` address; store errors.
+    pub async fn gc_table(&self, path: &str, options: &GcOptions) -> Result<GcReport> {
+        let key = crate::catalog::parse_path(path)?.to_string();
+        let entries = self.entries().await?;
+        let id = match entries.get(&key) {
+            Some(EntryRecord::Table { table_id } | EntryRecord::Replica { table_id, .. }) => {
+                *table_id
+            }
+            Some(other) => {
+                return Err(StorageError::WrongKind {
+                    path: key,
+                    expected: "table",
+                    found: other.kind().name(),
+                });
+            }
+            None => return Err(StorageError::NotFound { path: key }),
+        };
+        let store = self.table_store(id, key);
+        collect_table(&store, &pins(&entries, id), options).await
     }
-}
 
-impl Catalog {
     /// Garbage-collects every table the catalog references, removes directories of dropped
     /// tables once all their objects are older than the age guard, and expires catalog versions
     /// outside the retention window (the latest is always kept).
@@ -256,7 +263,7 @@ impl Catalog {
                     continue;
                 }
                 let old = match log.read(v).await? {
-                    Some(s) => serde_json::from_slice::<crate::catalog::CatalogManifest>(&s.body)
+                    Some(s) => serde_json::from_slice::<CatalogManifest>(&s.body)
                         .map(|m| m.timestamp_ms < keep_after)
                         .unwrap_or(false),
                     None => false,

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use tracing::{debug, warn};
 
 use crate::error::{CorruptReason, Result, StorageError};
-use crate::io::{CreateOutcome, StoreRoot, blake3_hex};
+use crate::format::store::{CreateOutcome, StoreRoot, blake3_hex};
 
 /// How many versions past the hint are probed with HEAD before falling back to a LIST.
 pub(crate) const MAX_PROBES: u64 = 32;

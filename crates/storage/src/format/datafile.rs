@@ -23,10 +23,10 @@ use parquet::schema::types::ColumnPath;
 use tableshare_core::RowSet;
 
 use crate::error::{CorruptReason, Result, StorageError};
-use crate::io::blake3_hex;
-use crate::manifest::{
+use crate::format::manifest::{
     DataFileEntry, DeletionVectorEntry, ROW_KEY_COLUMN, column_id, strip_column_id,
 };
+use crate::format::store::blake3_hex;
 
 /// An encoded data file ready to be put, with its manifest entry.
 #[derive(Debug)]
@@ -252,7 +252,7 @@ mod tests {
     use arrow_array::{BooleanArray, Float32Array, Int64Array, ListArray, StringArray};
 
     use super::*;
-    use crate::manifest::with_column_id;
+    use crate::format::manifest::with_column_id;
 
     fn batch() -> RecordBatch {
         let schema = Schema::new(vec![

@@ -1,0 +1,223 @@
+//! Replicas in the catalog: the entry that records a replica's upstream, and the writer through
+//! which the transport fills it.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::error::{Result, StorageError};
+use crate::format::catalog::EntryRecord;
+use crate::format::log::CommitOutcome;
+use crate::format::manifest::TableManifest;
+use crate::table::Table;
+
+use super::{Catalog, parse_path};
+
+/// What the catalog records about a replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaInfo {
+    /// The upstream address (a `pxt://` URI).
+    pub upstream: String,
+    /// The upstream version the replica holds, if any yet.
+    pub upstream_version: Option<u64>,
+    /// The replica's storage id.
+    pub table_id: Uuid,
+}
+
+impl Catalog {
+    /// Creates an empty replica entry at `path` recording its upstream address, and returns the
+    /// writer the transport fills it through.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing directory.
+    pub async fn create_replica(&self, path: &str, upstream: &str) -> Result<ReplicaWriter> {
+        let p = parse_path(path)?;
+        let table_id = Uuid::new_v4();
+        let upstream = upstream.to_owned();
+        self.change(format!("create_replica {p}"), |e| {
+            Self::insert_new(
+                e,
+                &p,
+                EntryRecord::Replica {
+                    table_id,
+                    upstream: upstream.clone(),
+                    upstream_version: None,
+                },
+            )
+        })
+        .await?;
+        Ok(ReplicaWriter {
+            catalog: self.clone(),
+            path: p.to_string(),
+            table_id,
+        })
+    }
+
+    /// The writer of an existing replica.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotFound`], [`StorageError::WrongKind`].
+    pub async fn replica_writer(&self, path: &str) -> Result<ReplicaWriter> {
+        let key = parse_path(path)?.to_string();
+        match self.entries().await?.get(&key) {
+            Some(EntryRecord::Replica { table_id, .. }) => Ok(ReplicaWriter {
+                catalog: self.clone(),
+                path: key,
+                table_id: *table_id,
+            }),
+            Some(other) => Err(StorageError::WrongKind {
+                path: key,
+                expected: "replica",
+                found: other.kind().name(),
+            }),
+            None => Err(StorageError::NotFound { path: key }),
+        }
+    }
+
+    /// What the catalog records about the replica at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotFound`], [`StorageError::WrongKind`].
+    pub async fn replica_info(&self, path: &str) -> Result<ReplicaInfo> {
+        let key = parse_path(path)?.to_string();
+        match self.entries().await?.remove(&key) {
+            Some(EntryRecord::Replica {
+                table_id,
+                upstream,
+                upstream_version,
+            }) => Ok(ReplicaInfo {
+                upstream,
+                upstream_version,
+                table_id,
+            }),
+            Some(other) => Err(StorageError::WrongKind {
+                path: key,
+                expected: "replica",
+                found: other.kind().name(),
+            }),
+            None => Err(StorageError::NotFound { path: key }),
+        }
+    }
+}
+
+/// How the transport fills and advances a replica: objects are copied in as they are (same
+/// format on both sides), manifests committed in version order with a conditional create.
+#[derive(Debug, Clone)]
+pub struct ReplicaWriter {
+    catalog: Catalog,
+    path: String,
+    table_id: Uuid,
+}
+
+impl ReplicaWriter {
+    /// The replica's table directory, relative to the catalog root (`tables/<uuid>`).
+    pub fn table_dir(&self) -> String {
+        format!("tables/{}", self.table_id)
+    }
+
+    /// Stores a content-addressed object (`data/<hash>.parquet` or `dv/<hash>.roaring`, relative
+    /// to the table directory) after checking it against the hash in its name; an object already
+    /// present is verified instead of rewritten.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidPath`] for other names, [`StorageError::Corrupt`] if the bytes do
+    /// not match their name.
+    pub async fn put_object(&self, rel: &str, bytes: Bytes) -> Result<()> {
+        let hash = rel
+            .strip_prefix("data/")
+            .and_then(|r| r.strip_suffix(".parquet"))
+            .or_else(|| {
+                rel.strip_prefix("dv/")
+                    .and_then(|r| r.strip_suffix(".roaring"))
+            })
+            .ok_or(StorageError::InvalidPath {
+                path: rel.to_owned(),
+                reason: "not a data file or deletion vector name",
+            })?;
+        let full = format!("{}/{rel}", self.table_dir());
+        crate::format::store::verify(&full, &bytes, bytes.len() as u64, hash)?;
+        self.catalog
+            .shared
+            .root
+            .put_content(&full, bytes, hash)
+            .await
+    }
+
+    /// Commits an upstream manifest file (its exact bytes) as `version`. Committing the same
+    /// bytes twice succeeds; different bytes for an existing version are a
+    /// [`StorageError::VersionConflict`].
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Corrupt`] if the bytes are not a valid manifest for `version`.
+    pub async fn commit_manifest(&self, version: u64, sealed: Bytes) -> Result<()> {
+        let store = self.catalog.table_store(self.table_id, self.path.clone());
+        let rel = store.log.version_path(version);
+        let s = crate::format::log::unseal(&rel, &sealed)?;
+        let m = TableManifest::decode(&rel, &s.body, version)?;
+        match store.log.commit(version, &s.body, &m.txn_id).await? {
+            CommitOutcome::Committed => Ok(()),
+            CommitOutcome::Lost => {
+                let current = store.log.latest().await?.unwrap_or(version);
+                Err(StorageError::VersionConflict {
+                    table: self.path.clone(),
+                    attempted: version,
+                    current,
+                })
+            }
+        }
+    }
+
+    /// Records the upstream version the replica now holds.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotFound`] if the replica was dropped.
+    pub async fn set_upstream_version(&self, version: u64) -> Result<()> {
+        let key = self.path.clone();
+        let id = self.table_id;
+        self.catalog
+            .change(
+                format!("set_upstream_version {key} {version}"),
+                |e| match e.get_mut(&key) {
+                    Some(EntryRecord::Replica {
+                        table_id,
+                        upstream_version,
+                        ..
+                    }) if *table_id == id => {
+                        *upstream_version = Some(version);
+                        Ok(())
+                    }
+                    _ => Err(StorageError::NotFound { path: key.clone() }),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The raw sealed manifest bytes of a table version (what [`ReplicaWriter::commit_manifest`]
+/// takes), for the transport's publish and push.
+///
+/// # Errors
+///
+/// [`StorageError::VersionExpired`] / [`StorageError::VersionNotFound`].
+pub async fn manifest_bytes(table: &Table, version: u64) -> Result<Bytes> {
+    let rel = table.store.log.version_path(version);
+    match table.store.root.get_opt(&rel).await? {
+        Some(b) => {
+            // Hand out only verified bytes.
+            crate::format::log::unseal(&rel, &b)?;
+            Ok(b)
+        }
+        // Missing: `load` says whether it expired or never existed.
+        None => match table.store.load(version).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(StorageError::NotFound { path: rel }),
+        },
+    }
+}

@@ -1,0 +1,169 @@
+//! One table directory (`tables/<uuid>`) on a store root: its version log and its verified
+//! objects. This is what both the local engine and the transport read and write: loading a
+//! version checks the manifest's envelope and hash, the link to its parent, and every data file
+//! or deletion vector read is checked against the size and BLAKE3 its manifest records.
+
+use std::sync::Arc;
+
+use tableshare_core::RowSet;
+
+use super::datafile::{DecodedRows, EncodedFile, decode_data_file, decode_dv, encode_dv};
+use super::log::{CommitOutcome, VersionLog};
+use super::manifest::{DataFileEntry, DeletionVectorEntry, TableManifest};
+use super::store::StoreRoot;
+use crate::error::{CorruptReason, Result, StorageError};
+use arrow_schema::SchemaRef;
+
+/// A verified manifest and the BLAKE3 of its body.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    pub(crate) manifest: Arc<TableManifest>,
+    pub(crate) hash: String,
+}
+
+impl Loaded {
+    pub(crate) fn version(&self) -> u64 {
+        self.manifest.version
+    }
+}
+
+/// One table directory (`tables/<uuid>`) in a store root.
+#[derive(Debug, Clone)]
+pub(crate) struct TableDir {
+    pub(crate) root: StoreRoot,
+    pub(crate) dir: String,
+    pub(crate) log: VersionLog,
+    /// The table's catalog path, for error messages.
+    pub(crate) name: String,
+}
+
+impl TableDir {
+    pub(crate) fn new(root: StoreRoot, dir: String, name: String) -> Self {
+        let log = VersionLog::new(root.clone(), dir.clone());
+        Self {
+            root,
+            dir,
+            log,
+            name,
+        }
+    }
+
+    pub(crate) fn rel(&self, file: &str) -> String {
+        format!("{}/{file}", self.dir)
+    }
+
+    /// Loads and verifies version `version`; says whether a missing one expired or never was.
+    pub(crate) async fn load(&self, version: u64) -> Result<Loaded> {
+        match self.log.read(version).await? {
+            Some(sealed) => {
+                let rel = self.log.version_path(version);
+                let manifest = TableManifest::decode(&rel, &sealed.body, version)?;
+                Ok(Loaded {
+                    manifest: Arc::new(manifest),
+                    hash: sealed.hash,
+                })
+            }
+            None => {
+                let latest = self.log.latest().await?;
+                match latest {
+                    Some(latest) if version < latest => Err(StorageError::VersionExpired {
+                        table: self.name.clone(),
+                        version,
+                    }),
+                    Some(latest) => Err(StorageError::VersionNotFound {
+                        table: self.name.clone(),
+                        version,
+                        latest,
+                    }),
+                    None => Err(StorageError::NotFound {
+                        path: self.name.clone(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Loads the latest version (bounded number of requests, see [`VersionLog::latest`]).
+    pub(crate) async fn load_latest(&self) -> Result<Loaded> {
+        let latest = self
+            .log
+            .latest()
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                path: self.name.clone(),
+            })?;
+        self.load(latest).await
+    }
+
+    /// Loads the parent of `child` and checks it against the hash `child` recorded.
+    pub(crate) async fn load_parent(&self, child: &Loaded) -> Result<Option<Loaded>> {
+        let Some(parent_version) = child.manifest.parent_version else {
+            return Ok(None);
+        };
+        let parent = self.load(parent_version).await?;
+        if child.manifest.parent_hash.as_deref() != Some(parent.hash.as_str()) {
+            return Err(StorageError::corrupt(
+                self.log.version_path(parent_version),
+                CorruptReason::Inconsistent(
+                    "manifest hash differs from the one its child recorded",
+                ),
+            ));
+        }
+        Ok(Some(parent))
+    }
+
+    /// Commits a manifest; returns the outcome and the BLAKE3 of its body.
+    pub(crate) async fn commit(&self, manifest: &TableManifest) -> Result<(CommitOutcome, String)> {
+        let body = manifest.encode()?;
+        let outcome = self
+            .log
+            .commit(manifest.version, &body, &manifest.txn_id)
+            .await?;
+        Ok((outcome, crate::format::store::blake3_hex(&body)))
+    }
+
+    pub(crate) async fn put_file(&self, file: &EncodedFile) -> Result<()> {
+        self.root
+            .put_content(
+                &self.rel(&file.entry.path),
+                file.bytes.clone(),
+                &file.entry.blake3,
+            )
+            .await
+    }
+
+    /// Writes a deletion vector and returns its entry.
+    pub(crate) async fn put_dv(&self, set: &RowSet) -> Result<DeletionVectorEntry> {
+        let (bytes, entry) = encode_dv(&self.name, set)?;
+        self.root
+            .put_content(&self.rel(&entry.path), bytes, &entry.blake3)
+            .await?;
+        Ok(entry)
+    }
+
+    /// Reads one data file (verified) shaped to `schema`, all rows including deleted ones.
+    pub(crate) async fn read_file(
+        &self,
+        entry: &DataFileEntry,
+        schema: &SchemaRef,
+    ) -> Result<DecodedRows> {
+        let rel = self.rel(&entry.path);
+        let bytes = self
+            .root
+            .get_verified(&rel, entry.size, &entry.blake3)
+            .await?;
+        decode_data_file(&rel, bytes, entry, schema)
+    }
+
+    /// Reads a file's deletion vector (empty if none).
+    pub(crate) async fn read_dv(&self, entry: &DataFileEntry) -> Result<RowSet> {
+        match &entry.deletion_vector {
+            None => Ok(RowSet::new()),
+            Some(dv) => {
+                let rel = self.rel(&dv.path);
+                let bytes = self.root.get_verified(&rel, dv.size, &dv.blake3).await?;
+                decode_dv(&rel, &bytes, dv)
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Options of a catalog and of the table handles it opens.
+
+use std::time::Duration;
+
+use crate::format::datafile::FileLimits;
+
+/// Options of a [`Catalog`](crate::Catalog) and the table handles it opens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CatalogOptions {
+    /// How often live handles check the store for commits made by other processes.
+    pub watch_interval: Duration,
+    /// At most this many rows per data file: a bigger insert is cut into several files,
+    /// encoded in parallel (default 1,048,576, one Parquet row group).
+    pub max_rows_per_file: usize,
+    /// About this many bytes of in-memory Arrow data per data file (default 128 MiB).
+    pub max_bytes_per_file: usize,
+    /// A data file whose live rows take fewer bytes than this is *small* (default 8 MiB).
+    pub small_file_bytes: u64,
+    /// When an insert would leave more small files than this, it also merges the smallest
+    /// ones, in the same version, until an eighth of this many remain (default 64, so about one
+    /// small append in 56 merges; `usize::MAX` turns automatic compaction off). See
+    /// docs/format.md, "Compaction".
+    pub max_small_files: usize,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            watch_interval: Duration::from_millis(200),
+            max_rows_per_file: 1 << 20,
+            max_bytes_per_file: 128 << 20,
+            small_file_bytes: 8 << 20,
+            max_small_files: 64,
+        }
+    }
+}
+
+impl CatalogOptions {
+    /// Sets [`CatalogOptions::watch_interval`].
+    #[must_use]
+    pub fn with_watch_interval(mut self, interval: Duration) -> Self {
+        self.watch_interval = interval;
+        self
+    }
+
+    /// Sets [`CatalogOptions::max_rows_per_file`] and [`CatalogOptions::max_bytes_per_file`]
+    /// (each at least 1).
+    #[must_use]
+    pub fn with_file_limits(mut self, max_rows: usize, max_bytes: usize) -> Self {
+        self.max_rows_per_file = max_rows.max(1);
+        self.max_bytes_per_file = max_bytes.max(1);
+        self
+    }
+
+    /// Sets [`CatalogOptions::small_file_bytes`] and [`CatalogOptions::max_small_files`]
+    /// (at least 2).
+    #[must_use]
+    pub fn with_compaction(mut self, small_file_bytes: u64, max_small_files: usize) -> Self {
+        self.small_file_bytes = small_file_bytes;
+        self.max_small_files = max_small_files.max(2);
+        self
+    }
+
+    pub(crate) fn file_limits(&self) -> FileLimits {
+        FileLimits {
+            max_rows: self.max_rows_per_file.max(1),
+            max_bytes: self.max_bytes_per_file.max(1),
+        }
+    }
+}
