@@ -18,8 +18,8 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// [`StorageError::ReadOnly`], [`StorageError::Corrupt`] for a damaged file,
-    /// [`StorageError::VersionConflict`] if another version was committed since the handle's.
+    /// [`StorageError::ReadOnly`](crate::StorageError::ReadOnly), [`StorageError::Corrupt`](crate::StorageError::Corrupt) for a damaged file,
+    /// [`StorageError::VersionConflict`](crate::StorageError::VersionConflict) if another version was committed since the handle's.
     pub async fn compact(&self) -> Result<u64> {
         self.writable("compact")?;
         let base = self.current();
