@@ -84,6 +84,30 @@ pub enum StorageError {
         current: u64,
     },
 
+    /// A change lost the race to a rival version that removed or modified some of the same
+    /// rows. Re-read the table and decide again.
+    #[error(
+        "conflict on {table}: version {rival_version} ({rival_operation}) changed or removed row \
+         {key}, which this change also touches (re-read the table and try again)"
+    )]
+    RowConflict {
+        /// The table.
+        table: String,
+        /// The rival version.
+        rival_version: u64,
+        /// What the rival version did.
+        rival_operation: &'static str,
+        /// One row key both changes touch (the smallest).
+        key: u64,
+    },
+
+    /// A transaction token's text form is malformed.
+    #[error("invalid transaction token {token:?} (expected MILLIS-UUID, as TxnToken prints)")]
+    InvalidToken {
+        /// The text given.
+        token: String,
+    },
+
     /// A mutation of a read-only handle (replica, snapshot, `path:N`).
     #[error("{table} is read-only ({why}): {operation} refused")]
     ReadOnly {

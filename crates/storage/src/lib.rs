@@ -58,6 +58,7 @@ pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
 pub use error::{BoxError, CorruptReason, Result, StorageError};
 pub use format::catalog::{EntryKind, ViewDefinition};
 pub use format::manifest::{Operation, ROW_KEY_COLUMN};
+pub use operations::TxnToken;
 pub use operations::gc::{GcOptions, GcReport};
 pub use options::CatalogOptions;
 pub use rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME, json_field};

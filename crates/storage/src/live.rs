@@ -1,12 +1,15 @@
 //! Live tables: keeping a core [`LiveTable`] in step with a stored table.
 //!
 //! A table's live state is shared by every handle of one [`Catalog`](crate::Catalog) (clones
-//! included) through a registry of weak references. Commits made through any of those handles
-//! apply their diff directly, before the mutation returns; a watcher task polls the store
-//! (cheaply: the latest-version probe of [`crate::log`]) every
-//! [`watch_interval`](crate::CatalogOptions::watch_interval) and applies the commits of other
+//! included) through a registry of weak references. One watcher task per live table applies
+//! versions: those committed through any of those handles are handed to it as they commit (the
+//! writer does not wait for the diff to be computed and applied), and it polls the store
+//! (cheaply: the latest-version probe of [`crate::format::log`]) every
+//! [`watch_interval`](crate::CatalogOptions::watch_interval) for the commits of other
 //! processes. Each version becomes one step (`step == version`); a watcher that finds the
-//! intermediate versions garbage collected applies one coalesced step.
+//! intermediate versions garbage collected applies one coalesced step. An error that means the
+//! table cannot be followed (dropped, version expired, corrupt) fails the live table, and so do
+//! store errors that persist, so subscribers see the error instead of waiting forever.
 //!
 //! The [`Table`](crate::Table) handles own the live state; the watcher holds only a weak
 //! reference, so it stops once the last handle that called `live()` is dropped (the
@@ -16,7 +19,7 @@
 //! with [`StorageError::InvalidArgument`] as the cause, and the next `live()` call starts a
 //! fresh one with the new schema.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use tableshare_core::{LiveTable, LiveTableOptions, Snapshot};
@@ -34,6 +37,10 @@ pub(crate) struct LiveState {
     store: TableDir,
     /// The version the live table reflects.
     applied: tokio::sync::Mutex<Loaded>,
+    /// The newest version committed in this process and not yet applied.
+    offered: Mutex<Option<Loaded>>,
+    /// Wakes the watcher when a version is offered.
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for LiveState {
@@ -59,6 +66,13 @@ impl Registry {
         map.get(&id).and_then(Weak::upgrade)
     }
 
+    /// Fails the live table of `id`, if one runs.
+    pub(crate) fn fail(&self, id: Uuid, error: StorageError) {
+        if let Some(state) = self.get(id) {
+            state.table.fail(error);
+        }
+    }
+
     fn insert(&self, id: Uuid, state: &Arc<LiveState>) {
         let mut map = self
             .map
@@ -69,12 +83,31 @@ impl Registry {
     }
 }
 
-/// What the handles of one catalog share: the options they write with and the registry of
-/// their live tables. A [`Table`](crate::Table) holds this, not the catalog.
+/// What the handles of one catalog share: the options they write with, the registry of their
+/// live tables, and which tables have a background compaction running. A
+/// [`Table`](crate::Table) holds this, not the catalog.
 #[derive(Debug, Default)]
 pub(crate) struct TableContext {
     pub(crate) options: CatalogOptions,
     pub(crate) live: Registry,
+    pub(crate) compacting: Mutex<HashSet<Uuid>>,
+}
+
+/// Marks a table as compacting in the background until dropped.
+#[derive(Debug)]
+pub(crate) struct CompactionGuard {
+    ctx: Arc<TableContext>,
+    id: Uuid,
+}
+
+impl Drop for CompactionGuard {
+    fn drop(&mut self) {
+        self.ctx
+            .compacting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// What a [`Table`](crate::Table) handle needs to keep live tables in step.
@@ -97,16 +130,33 @@ impl Hooks {
         }
     }
 
+    /// Hooks for another handle of the same table (sharing the live state, not owning it).
+    pub(crate) fn sibling(&self) -> Self {
+        Self::new(Arc::clone(&self.ctx), self.id, self.store.clone())
+    }
+
     pub(crate) fn options(&self) -> &CatalogOptions {
         &self.ctx.options
     }
 
-    /// Called after a handle committed `new` on top of `base`.
-    pub(crate) async fn committed(&self, _base: &Loaded, new: &Loaded) {
-        if let Some(state) = self.ctx.live.get(self.id)
-            && let Err(error) = state.advance(new.clone()).await
-        {
-            warn!(table = %self.store.name, %error, "live table could not follow a commit");
+    /// Marks the table as compacting in the background; `None` if a compaction already runs.
+    pub(crate) fn start_compaction(&self) -> Option<CompactionGuard> {
+        let mut running = self
+            .ctx
+            .compacting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.insert(self.id).then(|| CompactionGuard {
+            ctx: Arc::clone(&self.ctx),
+            id: self.id,
+        })
+    }
+
+    /// Called after a handle committed `new`: hands the version to the live table's watcher,
+    /// which applies it. The writer never waits for that work.
+    pub(crate) fn committed(&self, _base: &Loaded, new: &Loaded) {
+        if let Some(state) = self.ctx.live.get(self.id) {
+            state.offer(new.clone());
         }
     }
 
@@ -139,6 +189,8 @@ impl Hooks {
             table: table.clone(),
             store: self.store.clone(),
             applied: tokio::sync::Mutex::new(current),
+            offered: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
         });
         self.ctx.live.insert(self.id, &state);
         *self
@@ -152,35 +204,111 @@ impl Hooks {
     }
 }
 
-/// Polls the store and applies commits made elsewhere, until the live state is dropped.
+/// How many watch rounds in a row may fail on a store error before the live table fails.
+const MAX_FAILED_ROUNDS: u32 = 25;
+
+/// Whether an error means the table cannot be followed any more (as opposed to a store
+/// hiccup worth retrying).
+fn is_persistent(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::NotFound { .. }
+            | StorageError::VersionExpired { .. }
+            | StorageError::Corrupt { .. }
+            | StorageError::UnsupportedFormat { .. }
+            | StorageError::Core { .. }
+    )
+}
+
+/// Follows the table until the live state is dropped or fails: applies versions committed in
+/// this process as soon as they are offered, and polls the store every `interval` for the
+/// commits of other processes. A persistent error (table gone, version expired, corrupt
+/// manifest), or store errors in [`MAX_FAILED_ROUNDS`] rounds in a row, fail the live table
+/// with that error, so its subscribers see it instead of waiting forever.
 async fn watch(state: Weak<LiveState>, interval: std::time::Duration) {
+    let mut failed_rounds = 0;
     loop {
-        tokio::time::sleep(interval).await;
-        let Some(state) = state.upgrade() else {
+        let Some(strong) = state.upgrade() else {
             debug!("live table dropped; watcher stops");
             return;
         };
-        if state.table.failure().is_some() {
+        if strong.table.failure().is_some() {
             return;
         }
+        let notified = strong.wake.notified();
         let result = async {
-            let Some(latest) = state.store.log.latest().await? else {
-                return Ok(());
+            let offered = strong
+                .offered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let target = match offered {
+                Some(loaded) => Some(loaded),
+                None => match strong.store.log.latest().await? {
+                    Some(latest) if latest > strong.applied.lock().await.version() => {
+                        Some(strong.store.load(latest).await?)
+                    }
+                    Some(_) => None,
+                    None => {
+                        return Err(StorageError::NotFound {
+                            path: strong.store.name.clone(),
+                        });
+                    }
+                },
             };
-            if latest > state.applied.lock().await.version() {
-                let loaded = state.store.load(latest).await?;
-                state.advance(loaded).await?;
+            if let Some(target) = target {
+                strong.advance(target).await?;
             }
             Ok::<(), StorageError>(())
         }
         .await;
-        if let Err(error) = result {
-            warn!(table = %state.store.name, %error, "live watcher could not read the store");
+        match result {
+            Ok(()) => failed_rounds = 0,
+            Err(error) if is_persistent(&error) => {
+                warn!(table = %strong.store.name, %error, "live table fails: its table cannot be followed");
+                strong.table.fail(error);
+                return;
+            }
+            Err(error) => {
+                failed_rounds += 1;
+                warn!(table = %strong.store.name, %error, failed_rounds, "live watcher could not read the store");
+                if failed_rounds >= MAX_FAILED_ROUNDS {
+                    strong.table.fail(error);
+                    return;
+                }
+            }
+        }
+        let pending = strong
+            .offered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if !pending {
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(interval) => {}
+            }
         }
     }
 }
 
 impl LiveState {
+    /// Offers a version committed in this process to the watcher (keeping the newest).
+    fn offer(&self, loaded: Loaded) {
+        let mut offered = self
+            .offered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if offered
+            .as_ref()
+            .is_none_or(|o| o.version() < loaded.version())
+        {
+            *offered = Some(loaded);
+        }
+        drop(offered);
+        self.wake.notify_one();
+    }
+
     /// Applies every version after the applied one up to `target`, one step per version.
     async fn advance(&self, target: Loaded) -> Result<()> {
         let mut applied = self.applied.lock().await;

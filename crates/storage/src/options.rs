@@ -22,6 +22,14 @@ pub struct CatalogOptions {
     /// small append in 56 merges; `usize::MAX` turns automatic compaction off). See
     /// docs/format.md, "Compaction".
     pub max_small_files: usize,
+    /// Whether an insert that leaves more than [`CatalogOptions::max_small_files`] small files
+    /// starts a compaction in the background (its own version, committed after the insert's;
+    /// default true). Without a tokio runtime nothing starts; `Table::compact` always works.
+    pub background_compaction: bool,
+    /// How long a version read as the latest is trusted as the base of a commit (default 5
+    /// minutes); a commit on an older base re-reads the latest version first. Garbage
+    /// collection's age guard must exceed it (see the `commit` module docs).
+    pub max_commit_duration: Duration,
 }
 
 impl Default for CatalogOptions {
@@ -32,6 +40,8 @@ impl Default for CatalogOptions {
             max_bytes_per_file: 128 << 20,
             small_file_bytes: 8 << 20,
             max_small_files: 64,
+            background_compaction: true,
+            max_commit_duration: Duration::from_secs(300),
         }
     }
 }
@@ -59,6 +69,20 @@ impl CatalogOptions {
     pub fn with_compaction(mut self, small_file_bytes: u64, max_small_files: usize) -> Self {
         self.small_file_bytes = small_file_bytes;
         self.max_small_files = max_small_files.max(2);
+        self
+    }
+
+    /// Sets [`CatalogOptions::background_compaction`].
+    #[must_use]
+    pub fn with_background_compaction(mut self, on: bool) -> Self {
+        self.background_compaction = on;
+        self
+    }
+
+    /// Sets [`CatalogOptions::max_commit_duration`].
+    #[must_use]
+    pub fn with_max_commit_duration(mut self, duration: Duration) -> Self {
+        self.max_commit_duration = duration;
         self
     }
 

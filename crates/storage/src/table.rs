@@ -105,6 +105,19 @@ impl Table {
         }
     }
 
+    /// Another writable handle on the same table at the same version, sharing this one's live
+    /// state (for work that outlives the call that started it, like background compaction).
+    pub(crate) fn sibling(&self) -> Self {
+        Self::new(
+            self.store.clone(),
+            self.id,
+            self.access,
+            self.pinned,
+            self.current(),
+            self.hooks.sibling(),
+        )
+    }
+
     /// The catalog path the handle was opened with (with `:N` for a pinned version).
     pub fn path(&self) -> &str {
         &self.store.name

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_array::{Float64Array, RecordBatch};
@@ -82,63 +80,83 @@ async fn racing_appends_all_land() {
     }
 }
 
-// Guards: an update (or delete, or schema change) based on a version that is no longer the
-// latest fails with VersionConflict naming the attempted and current versions; after a
-// refresh it succeeds.
+// Guards row-level conflicts: a change built on a version that is no longer the latest fails
+// only when a rival touched the same rows (RowConflict naming the rival and a row) or, for a
+// schema change or revert, when the rival changed the schema or anything at all
+// (VersionConflict); otherwise it is rebased onto the rival and lands.
 #[tokio::test]
-async fn conflicting_changes_fail_clearly() {
+async fn conflicts_are_row_level() {
     for (store, c, _dir) in catalogs() {
         let t = c
             .create_table("conf", &table_schema(sample_schema()))
             .await
             .unwrap();
-        t.insert(&sample_rows(&[(1, "a", 1.0), (2, "b", 2.0)]))
+        t.insert(&sample_rows(&[(1, "a", 1.0), (2, "b", 2.0), (3, "c", 3.0)]))
             .await
-            .unwrap(); // v1
-        let a = c.open_table("conf").await.unwrap();
-        let b = c.open_table("conf").await.unwrap();
-        let key0 = Selection::Keys(RowSet::from_iter([0u64]));
-        a.update(&key0, &value(10.0)).await.unwrap(); // v2
-        let twenty = value(20.0);
-        type Attempt<'a> = (
-            &'static str,
-            Pin<Box<dyn Future<Output = Result<u64, StorageError>> + 'a>>,
+            .unwrap(); // v1: keys 0, 1, 2
+        let stale = || async { c.open_table("conf").await.unwrap() };
+        let key = |k: u64| Selection::Keys(RowSet::from_iter([k]));
+        let (b_update, b_delete, b_other, b_schema, b_revert) = (
+            stale().await,
+            stale().await,
+            stale().await,
+            stale().await,
+            stale().await,
         );
-        let attempts: Vec<Attempt<'_>> = vec![
-            ("update", Box::pin(b.update(&key0, &twenty))),
-            ("delete", Box::pin(b.delete(&key0))),
-            (
-                "add_column",
-                Box::pin(b.add_column(Field::new("n", DataType::Int64, true))),
-            ),
-            ("revert", Box::pin(b.revert())),
-        ];
-        for (op, fut) in attempts {
-            match fut.await {
-                Err(StorageError::VersionConflict {
+        t.update(&key(0), &value(10.0)).await.unwrap(); // v2: the rival changes row 0
+        // Same row: conflicts, naming the rival version and the row.
+        for (op, result) in [
+            ("update", b_update.update(&key(0), &value(20.0)).await),
+            ("delete", b_delete.delete(&key(0)).await),
+        ] {
+            match result {
+                Err(StorageError::RowConflict {
                     table,
-                    attempted,
-                    current,
-                }) => {
-                    assert_eq!(
-                        (table.as_str(), attempted, current),
-                        ("conf", 2, 2),
-                        "{store} {op}"
-                    );
-                }
+                    rival_version,
+                    rival_operation,
+                    key,
+                }) => assert_eq!(
+                    (table.as_str(), rival_version, rival_operation, key),
+                    ("conf", 2, "update", 0),
+                    "{store} {op}"
+                ),
                 other => panic!("{store} {op}: {other:?}"),
             }
         }
-        // The loser's appends still rebase.
-        assert_eq!(b.insert(&sample_rows(&[(3, "c", 3.0)])).await.unwrap(), 3);
-        b.refresh().await.unwrap();
-        assert_eq!(b.update(&key0, &value(30.0)).await.unwrap(), 4);
-        a.refresh().await.unwrap();
-        let data = a.scan().await.unwrap();
+        // Other rows and schema changes rebase onto the rival.
         assert_eq!(
-            data.batch,
-            sample_rows(&[(1, "a", 30.0), (2, "b", 2.0), (3, "c", 3.0)])
+            b_other.update(&key(1), &value(21.0)).await.unwrap(),
+            3,
+            "{store}"
         );
+        let n = Field::new("n", DataType::Int64, true);
+        assert_eq!(b_schema.add_column(n.clone()).await.unwrap(), 4, "{store}");
+        // A stale schema change after a rival schema change conflicts; so does a stale revert.
+        match b_delete
+            .add_column(Field::new("m", DataType::Int64, true))
+            .await
+        {
+            Err(StorageError::VersionConflict { table, current, .. }) => {
+                assert_eq!((table.as_str(), current), ("conf", 4), "{store}");
+            }
+            other => panic!("{store} stale add_column: {other:?}"),
+        }
+        match b_revert.revert().await {
+            Err(StorageError::VersionConflict { .. }) => {}
+            other => panic!("{store} stale revert: {other:?}"),
+        }
+        // A rival compaction never fails a writer: the delete rebases onto the merged files.
+        let d = stale().await;
+        t.refresh().await.unwrap();
+        t.insert(&sample_rows(&[(4, "d", 4.0)])).await.unwrap(); // v5
+        let compacted = t.compact().await.unwrap(); // v6 merges the small files
+        assert_eq!(compacted, 6, "{store}: the compaction committed");
+        assert_eq!(d.delete(&key(2)).await.unwrap(), 7, "{store}");
+        let data = c.open_table("conf").await.unwrap().scan().await.unwrap();
+        assert_eq!(ids(&data.batch), vec![1, 2, 4], "{store}");
+        let values = data.batch.column_by_name("value").unwrap();
+        let values = values.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(values.values().to_vec(), vec![10.0, 21.0, 4.0], "{store}");
     }
 }
 

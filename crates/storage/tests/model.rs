@@ -143,11 +143,13 @@ async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool
 }
 
 async fn run(ops: Vec<Op>) {
-    // Tiny file limits and compaction threshold, so that inserts are cut into several files and
-    // most inserts also compact: the model covers multi-file writes and compaction.
+    // Tiny file limits and every file small, so that inserts are cut into several files and
+    // every explicit compaction merges: the model covers multi-file writes and compaction.
+    // Background compaction is off so that versions follow the operations one to one.
     let options = CatalogOptions::default()
         .with_file_limits(2, usize::MAX)
-        .with_compaction(u64::MAX, 2);
+        .with_compaction(u64::MAX, 2)
+        .with_background_compaction(false);
     let c = Catalog::open_with_options(Arc::new(InMemory::new()), "", options);
     let t = c
         .create_table(

@@ -615,8 +615,9 @@ async fn diff_between_versions(c: &Catalog) {
     c.drop_table("df", false).await.unwrap();
 }
 
-// Guards: a live table ticks on this process's commits immediately, and on commits made through
-// another catalog (another process) within the watch interval; dropping handles stops the watcher.
+// Guards: a live table ticks on this process's commits promptly (its watcher is handed each
+// commit; the writer does not wait for it), and on commits made through another catalog
+// (another process) within the watch interval; dropping handles stops the watcher.
 async fn live_follows_commits(c: &Catalog) {
     let t = c
         .create_table("lv", &table_schema(sample_schema()))
@@ -627,11 +628,14 @@ async fn live_follows_commits(c: &Catalog) {
     let (snap, mut sub) = live.subscribe().unwrap();
     assert_eq!((snap.step(), snap.num_rows()), (1, 1));
     t.insert(&sample_rows(&[(2, "b", 2.0)])).await.unwrap();
-    assert_eq!(
-        live.step(),
-        2,
-        "in-process commit applied before insert returns"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while live.step() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the in-process commit was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // Another "process": a second catalog over the same store.
     let (store, prefix) = c.location();
     let other = Catalog::open_with_options(
@@ -686,11 +690,18 @@ async fn gc_rules(c: &Catalog) {
     // Long retention: nothing expires.
     let r = c.gc_table(t.path(), &GcOptions::default()).await.unwrap();
     assert!(r.versions_expired.is_empty());
-    // Zero retention, long age guard: versions expire, files are kept by the guard.
+    // Zero retention, long age guard: a version whose successor is younger than the guard is
+    // kept (its number must not be freed while a writer may still build on its parent).
+    let long_guard = GcOptions::new(Duration::ZERO, Duration::from_secs(3600));
+    let r = c.gc_table(t.path(), &long_guard).await.unwrap();
+    assert_eq!(r.versions_kept, vec![0, 1, 2, 3, 4, 5]);
+    assert!(r.versions_expired.is_empty());
+    // Once the successors are older than the guard, versions expire (snapshot pins stay).
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let r = c
         .gc_table(
             t.path(),
-            &GcOptions::new(Duration::ZERO, Duration::from_secs(3600)),
+            &GcOptions::new(Duration::ZERO, Duration::from_millis(300)),
         )
         .await
         .unwrap();
@@ -834,11 +845,12 @@ async fn check_diff(c: &Catalog, path: &str, (a, b): (u64, u64), expected: Expec
     assert_eq!(sa.version, a);
 }
 
-// Guards compaction: many small appends keep a bounded number of files (automatic compaction
-// inside the insert's version), an explicit compaction is its own version with the same rows,
-// history does not count it as adds or removes, diffs across compactions report only real
-// changes (per column), time travel before a compaction reads the old files until GC expires
-// those versions, and reverting a compaction restores the previous files.
+// Guards compaction: many small appends keep a bounded number of files (a background
+// compaction commits its own version; no insert merges files itself), an explicit compaction is
+// its own version with the same rows, history does not count it as adds or removes, diffs across
+// compactions report only real changes (per column), time travel before a compaction reads the
+// old files until GC expires those versions, and reverting a compaction restores the previous
+// files.
 async fn compaction(c: &Catalog) {
     let path = "cp";
     let t = c
@@ -847,34 +859,53 @@ async fn compaction(c: &Catalog) {
         .unwrap();
     let limit = c.options().max_small_files;
     let appends = limit as i64 + 8;
-    let mut compacted_at = None;
     for i in 0..appends {
-        let before = t.file_count();
-        let v = t.insert(&sample_rows(&[(i, "n", i as f64)])).await.unwrap();
+        t.insert(&sample_rows(&[(i, "n", i as f64)])).await.unwrap();
+    }
+    // The background compaction lands on its own; wait until the table is quiet.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut quiet = (t.refresh().await.unwrap(), tokio::time::Instant::now());
+    while quiet.1.elapsed() < Duration::from_millis(300) {
         assert!(
-            t.file_count() <= limit,
-            "version {v}: {} files",
-            t.file_count()
+            tokio::time::Instant::now() < deadline,
+            "the table never settled"
         );
-        if t.file_count() < before && compacted_at.is_none() {
-            compacted_at = Some(v);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let v = t.refresh().await.unwrap();
+        if v != quiet.0 {
+            quiet = (v, tokio::time::Instant::now());
         }
     }
-    let compacted_at = compacted_at.expect("an insert compacted");
+    assert!(t.file_count() <= limit, "{} files", t.file_count());
+    let history = t.history().await.unwrap();
+    let compactions: Vec<u64> = history
+        .iter()
+        .filter(|h| h.operation.name() == "compact")
+        .map(|h| h.version)
+        .collect();
+    let compacted_at = *compactions
+        .last()
+        .expect("a background compaction committed");
     let appended = t.version();
     assert_eq!(
         ids(&t.scan().await.unwrap().batch),
         (0..appends).collect::<Vec<_>>()
     );
-    // The compacting insert's one-step diff reports only its own row.
-    let key = compacted_at - 1;
-    check_diff(
-        c,
-        path,
-        (compacted_at - 1, compacted_at),
-        (vec![], vec![key], vec![], vec![]),
-    )
-    .await;
+    // Inserts add only their own row (none merged files); a compaction changes nothing.
+    for h in &history {
+        let step = (h.version.saturating_sub(1), h.version);
+        match h.operation.name() {
+            "insert" if h.version > 0 => {
+                assert_eq!((h.rows_added, h.rows_removed), (1, 0), "{h:?}");
+                let before = t.scan_at(step.0).await.unwrap().keys;
+                let after = t.scan_at(step.1).await.unwrap().keys;
+                let added: Vec<u64> = after.into_iter().filter(|k| !before.contains(k)).collect();
+                check_diff(c, path, step, (vec![], added, vec![], vec![])).await;
+            }
+            "compact" => check_diff(c, path, step, (vec![], vec![], vec![], vec![])).await,
+            _ => {}
+        }
+    }
     // Update one row's value, delete another, then compact explicitly.
     let v = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new(
@@ -911,6 +942,7 @@ async fn compaction(c: &Catalog) {
     assert_eq!(h.operation.name(), "compact");
     assert_eq!((h.rows_added, h.rows_removed, h.rows_updated), (0, 0, 0));
     let n = appends as u64;
+    let keys_before_compaction = t.scan_at(compacted_at - 1).await.unwrap().keys;
     // (from, to) -> (removed, added, modified, columns)
     let cases: Vec<((u64, u64), Expected)> = vec![
         ((deleted, compact), (vec![], vec![], vec![], vec![])),
@@ -928,7 +960,9 @@ async fn compaction(c: &Catalog) {
             (compacted_at - 1, compact),
             (
                 vec![5],
-                (compacted_at - 1..n).filter(|k| *k != 5).collect(),
+                (0..n)
+                    .filter(|k| *k != 5 && !keys_before_compaction.contains(k))
+                    .collect(),
                 vec![3],
                 vec!["value"],
             ),

@@ -108,7 +108,7 @@ impl Catalog {
                 log,
                 ctx: Arc::new(TableContext {
                     options,
-                    live: crate::live::Registry::default(),
+                    ..TableContext::default()
                 }),
             }),
         }
@@ -298,6 +298,7 @@ impl Catalog {
             parent_version: None,
             parent_hash: None,
             txn_id: Uuid::new_v4().to_string(),
+            txn_token: None,
             timestamp_ms: now_ms(),
             operation: Operation::Create,
             schema: arrow_schema::Schema::new_with_metadata(fields, arrow.metadata().clone()),
@@ -322,10 +323,7 @@ impl Catalog {
             Self::insert_new(e, &p, EntryRecord::Table { table_id })
         })
         .await?;
-        let loaded = Loaded {
-            manifest: Arc::new(manifest),
-            hash,
-        };
+        let loaded = Loaded::new(Arc::new(manifest), hash);
         Ok(self.handle(store, table_id, Access::Writable, None, loaded))
     }
 

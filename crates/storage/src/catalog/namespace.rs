@@ -165,6 +165,10 @@ impl Catalog {
     /// [`StorageError::HasDependents`] when views depend on it and `force` is false.
     pub async fn drop_table(&self, path: &str, force: bool) -> Result<()> {
         let key = parse_path(path)?.to_string();
+        let dropped_id = match self.entries().await?.get(&key) {
+            Some(EntryRecord::Table { table_id }) => Some(*table_id),
+            _ => None,
+        };
         self.change(format!("drop {key}"), |e| {
             match e.get(&key) {
                 None => return Err(StorageError::NotFound { path: key.clone() }),
@@ -181,6 +185,14 @@ impl Catalog {
             remove_with_dependents(e, &key, dropped, force)
         })
         .await?;
+        // A live table of the dropped table in this process fails now (other processes' watchers
+        // fail when garbage collection removes the directory).
+        if let Some(id) = dropped_id {
+            self.shared
+                .ctx
+                .live
+                .fail(id, StorageError::NotFound { path: key });
+        }
         Ok(())
     }
 

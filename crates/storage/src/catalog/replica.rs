@@ -118,7 +118,7 @@ impl ReplicaWriter {
         format!("tables/{}", self.table_id)
     }
 
-    /// Stores a content-addressed object (`data/<hash>.parquet` or `dv/<hash>.roaring`, relative
+    /// Stores a content-addressed object (`data/<hash>[-<nonce>].parquet` or `dv/<hash>[-<nonce>].roaring`, relative
     /// to the table directory) after checking it against the hash in its name; an object already
     /// present is verified instead of rewritten.
     ///
@@ -127,17 +127,10 @@ impl ReplicaWriter {
     /// [`StorageError::InvalidPath`] for other names, [`StorageError::Corrupt`] if the bytes do
     /// not match their name.
     pub async fn put_object(&self, rel: &str, bytes: Bytes) -> Result<()> {
-        let hash = rel
-            .strip_prefix("data/")
-            .and_then(|r| r.strip_suffix(".parquet"))
-            .or_else(|| {
-                rel.strip_prefix("dv/")
-                    .and_then(|r| r.strip_suffix(".roaring"))
-            })
-            .ok_or(StorageError::InvalidPath {
-                path: rel.to_owned(),
-                reason: "not a data file or deletion vector name",
-            })?;
+        let hash = crate::format::datafile::hash_of_name(rel).ok_or(StorageError::InvalidPath {
+            path: rel.to_owned(),
+            reason: "not a data file or deletion vector name",
+        })?;
         let full = format!("{}/{rel}", self.table_dir());
         crate::format::store::verify(&full, &bytes, bytes.len() as u64, hash)?;
         self.catalog

@@ -80,7 +80,7 @@ pub(crate) fn encode_data_file(
     let hash = blake3_hex(&buf);
     let (key_min, key_max) = (keys.value(0), keys.value(keys.len() - 1));
     let entry = DataFileEntry {
-        path: format!("data/{hash}.parquet"),
+        path: object_name(DATA_DIR, &hash, DATA_EXT),
         size: buf.len() as u64,
         rows: keys.len() as u64,
         key_min,
@@ -216,6 +216,40 @@ pub(crate) fn decode_data_file(
     Ok(DecodedRows { keys, batch })
 }
 
+/// Where data files live in a table directory, and their extension.
+pub(crate) const DATA_DIR: &str = "data";
+pub(crate) const DATA_EXT: &str = "parquet";
+/// Where deletion vectors live in a table directory, and their extension.
+pub(crate) const DV_DIR: &str = "dv";
+pub(crate) const DV_EXT: &str = "roaring";
+
+/// A fresh object name for content with BLAKE3 `hash`: `DIR/<hash>-<16 random hex>.EXT`.
+///
+/// The name starts with the content hash (so it can be verified from the name alone) but is
+/// unique to this write: a writer never reuses an object that already exists, so every object
+/// a new version references is either referenced by its base version or was written by its
+/// writer moments ago, which is what makes garbage collection's age guard sound
+/// (docs/format.md, "Garbage collection").
+pub(crate) fn object_name(dir: &str, hash: &str, ext: &str) -> String {
+    let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
+    format!("{dir}/{hash}-{nonce:016x}.{ext}")
+}
+
+/// The content hash an object name (`data/…` or `dv/…`, relative to the table directory)
+/// claims, for both name forms: `<hash>.EXT` (written before unique names) and
+/// `<hash>-<nonce>.EXT`. `None` for any other name.
+pub(crate) fn hash_of_name(rel: &str) -> Option<&str> {
+    let stem = rel
+        .strip_prefix("data/")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .or_else(|| {
+            rel.strip_prefix("dv/")
+                .and_then(|r| r.strip_suffix(".roaring"))
+        })?;
+    let hash = stem.split_once('-').map_or(stem, |(h, _)| h);
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
+}
+
 /// Encodes a deletion vector.
 pub(crate) fn encode_dv(table: &str, set: &RowSet) -> Result<(Bytes, DeletionVectorEntry)> {
     let mut buf = Vec::with_capacity(set.serialized_size());
@@ -226,7 +260,7 @@ pub(crate) fn encode_dv(table: &str, set: &RowSet) -> Result<(Bytes, DeletionVec
         })?;
     let hash = blake3_hex(&buf);
     let entry = DeletionVectorEntry {
-        path: format!("dv/{hash}.roaring"),
+        path: object_name(DV_DIR, &hash, DV_EXT),
         size: buf.len() as u64,
         blake3: hash,
         cardinality: set.len(),

@@ -163,6 +163,9 @@ pub(crate) struct TableManifest {
     /// BLAKE3 of the parent manifest's body (see `log::seal`).
     pub(crate) parent_hash: Option<String>,
     pub(crate) txn_id: String,
+    /// The caller's transaction token of an idempotent insert (`TxnToken`), if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) txn_token: Option<String>,
     pub(crate) timestamp_ms: u64,
     pub(crate) operation: Operation,
     pub(crate) schema: Schema,
@@ -335,6 +338,7 @@ mod tests {
             parent_version: Some(0),
             parent_hash: Some("ab".into()),
             txn_id: "t".into(),
+            txn_token: None,
             timestamp_ms: 5,
             operation: Operation::Insert { rows: 3 },
             schema: Schema::new(vec![with_column_id(

@@ -4,6 +4,7 @@
 //! or deletion vector read is checked against the size and BLAKE3 its manifest records.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tableshare_core::RowSet;
 
@@ -14,14 +15,25 @@ use super::store::StoreRoot;
 use crate::error::{CorruptReason, Result, StorageError};
 use arrow_schema::SchemaRef;
 
-/// A verified manifest and the BLAKE3 of its body.
+/// A verified manifest, the BLAKE3 of its body, and when it was read.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     pub(crate) manifest: Arc<TableManifest>,
     pub(crate) hash: String,
+    /// When this manifest was read (or committed): a commit trusts a base only for a while
+    /// (see `crate::commit`, "Stale bases").
+    pub(crate) read_at: Instant,
 }
 
 impl Loaded {
+    pub(crate) fn new(manifest: Arc<TableManifest>, hash: String) -> Self {
+        Self {
+            manifest,
+            hash,
+            read_at: Instant::now(),
+        }
+    }
+
     pub(crate) fn version(&self) -> u64 {
         self.manifest.version
     }
@@ -58,10 +70,7 @@ impl TableDir {
             Some(sealed) => {
                 let rel = self.log.version_path(version);
                 let manifest = TableManifest::decode(&rel, &sealed.body, version)?;
-                Ok(Loaded {
-                    manifest: Arc::new(manifest),
-                    hash: sealed.hash,
-                })
+                Ok(Loaded::new(Arc::new(manifest), sealed.hash))
             }
             None => {
                 let latest = self.log.latest().await?;
@@ -139,6 +148,51 @@ impl TableDir {
             .put_content(&self.rel(&entry.path), bytes, &entry.blake3)
             .await?;
         Ok(entry)
+    }
+
+    /// Copies a data file (and its deletion vector) of another version under fresh names, so a
+    /// version that takes it back (revert) references only objects its base references or
+    /// that were just written (see [`super::datafile::object_name`]). The bytes are verified
+    /// on the way.
+    pub(crate) async fn copy_fresh(&self, entry: &DataFileEntry) -> Result<DataFileEntry> {
+        let mut out = entry.clone();
+        let bytes = self
+            .root
+            .get_verified(&self.rel(&entry.path), entry.size, &entry.blake3)
+            .await?;
+        out.path = super::datafile::object_name(
+            super::datafile::DATA_DIR,
+            &entry.blake3,
+            super::datafile::DATA_EXT,
+        );
+        self.root
+            .put_content(&self.rel(&out.path), bytes, &entry.blake3)
+            .await?;
+        if let Some(dv) = &entry.deletion_vector {
+            out.deletion_vector = Some(self.copy_dv_fresh(dv).await?);
+        }
+        Ok(out)
+    }
+
+    /// Copies a deletion vector under a fresh name (as [`TableDir::copy_fresh`]).
+    pub(crate) async fn copy_dv_fresh(
+        &self,
+        dv: &DeletionVectorEntry,
+    ) -> Result<DeletionVectorEntry> {
+        let bytes = self
+            .root
+            .get_verified(&self.rel(&dv.path), dv.size, &dv.blake3)
+            .await?;
+        let mut out = dv.clone();
+        out.path = super::datafile::object_name(
+            super::datafile::DV_DIR,
+            &dv.blake3,
+            super::datafile::DV_EXT,
+        );
+        self.root
+            .put_content(&self.rel(&out.path), bytes, &dv.blake3)
+            .await?;
+        Ok(out)
     }
 
     /// Reads one data file (verified) shaped to `schema`, all rows including deleted ones.

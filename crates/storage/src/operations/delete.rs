@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tableshare_core::RowSet;
 
-use crate::error::{Result, StorageError};
+use crate::commit::{Built, Footprint};
+use crate::error::Result;
 use crate::format::manifest::{Operation, TableManifest};
-use crate::read::locate_keys;
+use crate::format::table_dir::Loaded;
 use crate::table::{Selection, Table};
 
 impl Table {
@@ -14,8 +15,9 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// [`StorageError::ReadOnly`], [`StorageError::InvalidArgument`] for a key that is not live,
-    /// [`StorageError::VersionConflict`] if another version was committed since the handle's.
+    /// [`StorageError::ReadOnly`](crate::StorageError::ReadOnly), [`StorageError::InvalidArgument`](crate::StorageError::InvalidArgument) for a key that is not live,
+    /// [`StorageError::RowConflict`](crate::StorageError::RowConflict) if a rival committed since the handle's version removed or
+    /// changed one of the rows (other rivals are rebased onto).
     pub async fn delete(&self, selection: &Selection) -> Result<u64> {
         self.writable("delete")?;
         let base = self.current();
@@ -23,21 +25,31 @@ impl Table {
         if keys.is_empty() {
             return Ok(base.version());
         }
-        let schema = base.manifest.schema_ref();
-        let (by_file, missing) =
-            locate_keys(&self.store, &base.manifest.files, &schema, &keys).await?;
-        if let Some(k) = missing.min() {
-            return Err(StorageError::invalid(
-                self.path(),
-                format!("row key {k} is not live at version {}", base.version()),
-            ));
-        }
+        let by_file = self.locate_live(&base, &keys).await?;
         let n = keys.len();
-        let mut m = Self::next_manifest(&base, Operation::Delete { rows: n });
-        self.apply_deletions(&mut m, &by_file).await?;
-        m.row_count -= n;
-        m.rows_removed = n;
-        self.commit_or_conflict(&base, m).await
+        let footprint = Footprint::Rows {
+            keys: keys.clone(),
+            schema_sensitive: false,
+        };
+        let first_version = base.version();
+        let by_file = &by_file;
+        let keys = &keys;
+        self.commit_change(&footprint, |b: Loaded| {
+            Box::pin(async move {
+                let b = &b;
+                let by_file = if b.version() == first_version {
+                    by_file.clone()
+                } else {
+                    self.locate_live(b, keys).await?
+                };
+                let mut m = Self::next_manifest(b, Operation::Delete { rows: n });
+                self.apply_deletions(&mut m, &by_file).await?;
+                m.row_count -= n;
+                m.rows_removed = n;
+                Ok(Built::Commit(Box::new(m)))
+            })
+        })
+        .await
     }
 
     /// Adds `keys` (grouped by file index) to the files' deletion vectors in `m`, dropping files

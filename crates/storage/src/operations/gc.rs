@@ -2,11 +2,17 @@
 //!
 //! Mark and sweep, per table:
 //!
-//! 1. **Keep** the latest version, every version committed within the retention window (the
-//!    walk goes down from the latest and stops at the first older one: commit times never
-//!    decrease along the chain), and every version a catalog snapshot pins.
-//! 2. **Expire** the other versions by deleting their manifests. Reading one afterwards fails
-//!    with [`StorageError::VersionExpired`].
+//! 1. **Keep** the latest version, every version committed within the retention window, every
+//!    version whose successor was committed within the age guard, and every version a catalog
+//!    snapshot pins. The walk goes down from the latest and stops at the first version outside
+//!    those windows (commit times never decrease along the chain).
+//! 2. **Expire** versions *below the oldest one the walk kept* by deleting their manifests.
+//!    Reading one afterwards fails with [`StorageError::VersionExpired`]. Versions above it,
+//!    including any committed while the collection runs, are never touched: they were never
+//!    looked at. Deleting a manifest frees its version number, which a writer still building on
+//!    the version before it could create again (forking the chain); the successor rule makes
+//!    that impossible for any writer that commits within the age guard of reading its base,
+//!    which writers enforce (`CatalogOptions::max_commit_duration`, see `crate::commit`).
 //! 3. **Sweep** data files and deletion vectors that no kept manifest references, but only those
 //!    older than the age guard: a writer may have put files for a commit it has not made yet,
 //!    so the guard must exceed the longest time between writing a file and committing.
@@ -73,6 +79,9 @@ pub struct GcReport {
     pub files_guarded: usize,
     /// Table directories of dropped tables removed (catalog GC only).
     pub tables_removed: usize,
+    /// Versions committed by other writers while this collection ran (newer than the latest
+    /// version it read). They are always kept; the count shows that GC and commits overlapped.
+    pub versions_committed_meanwhile: usize,
 }
 
 fn cutoff(now: u64, d: Duration) -> u64 {
@@ -91,21 +100,27 @@ pub(crate) async fn collect_table(
         return Ok(report);
     };
     let keep_after = cutoff(now, options.retention);
+    let guard_after = cutoff(now, options.age_guard);
     let all = store.log.list_versions().await?;
-    // Walk down from the latest while versions are inside the retention window.
+    // Walk down from the latest while versions are inside the retention window, or their
+    // successor is younger than the age guard (see the module docs: deleting a version frees its
+    // number, so it must be too old for any writer to still be building on its parent).
     let mut kept: BTreeSet<u64> = BTreeSet::new();
     let mut referenced: HashSet<String> = HashSet::new();
     let mut v = latest;
+    let mut successor_ms = u64::MAX;
     loop {
         let loaded = match store.load(v).await {
             Ok(l) => l,
             Err(StorageError::VersionExpired { .. }) => break,
             Err(e) => return Err(e),
         };
-        let inside = v == latest || loaded.manifest.timestamp_ms > keep_after;
+        let inside =
+            v == latest || loaded.manifest.timestamp_ms > keep_after || successor_ms > guard_after;
         if !inside {
             break;
         }
+        successor_ms = loaded.manifest.timestamp_ms;
         kept.insert(v);
         note_files(&loaded.manifest, &mut referenced);
         match v.checked_sub(1) {
@@ -113,19 +128,34 @@ pub(crate) async fn collect_table(
             None => break,
         }
     }
+    // Only versions below the oldest one the walk kept can expire. Anything above it, including
+    // versions committed after `latest` was read, is left alone: deleting a version this
+    // collection never looked at would delete an acknowledged commit.
+    let oldest_kept = kept.first().copied().unwrap_or(latest);
+    report.versions_committed_meanwhile = all.iter().filter(|v| **v > latest).count();
     for p in pinned {
-        if kept.contains(p) || !all.contains(p) {
+        if *p >= oldest_kept || !all.contains(p) {
             continue;
         }
         let loaded = store.load(*p).await?;
         note_files(&loaded.manifest, &mut referenced);
         kept.insert(*p);
     }
-    for version in all.iter().filter(|v| !kept.contains(v)) {
+    for version in all
+        .iter()
+        .filter(|v| **v < oldest_kept && !kept.contains(v))
+    {
         store.log.delete_version(*version).await?;
         report.versions_expired.push(*version);
     }
-    report.versions_kept = kept.into_iter().collect();
+    report.versions_kept = all
+        .iter()
+        .copied()
+        .chain(kept.iter().copied())
+        .filter(|v| !report.versions_expired.contains(v))
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
     let file_cutoff = cutoff(now, options.age_guard);
     for sub in ["data", "dv"] {
         for (name, meta) in store.root.list(&store.rel(sub)).await? {
@@ -217,6 +247,7 @@ impl Catalog {
             total.files_deleted += r.files_deleted;
             total.bytes_freed += r.bytes_freed;
             total.files_guarded += r.files_guarded;
+            total.versions_committed_meanwhile += r.versions_committed_meanwhile;
         }
         // Directories of dropped (or never registered) tables.
         let now = now_ms();
@@ -258,17 +289,37 @@ impl Catalog {
         let log = VersionLog::new(root.clone(), "catalog");
         if let Some(latest) = log.latest().await? {
             let keep_after = cutoff(now, options.retention);
-            for v in log.list_versions().await? {
-                if v == latest {
-                    continue;
+            let guard_after = cutoff(now, options.age_guard);
+            // The same rule as for tables: walk down from the latest while versions are inside
+            // the retention window or their successor is younger than the age guard, and
+            // expire only versions below the oldest one kept.
+            let timestamp = |v: u64| {
+                let log = &log;
+                async move {
+                    Ok::<_, StorageError>(match log.read(v).await? {
+                        Some(s) => Some(
+                            serde_json::from_slice::<CatalogManifest>(&s.body)
+                                .map_err(|e| StorageError::undecodable(log.version_path(v), e))?
+                                .timestamp_ms,
+                        ),
+                        None => None,
+                    })
                 }
-                let old = match log.read(v).await? {
-                    Some(s) => serde_json::from_slice::<CatalogManifest>(&s.body)
-                        .map(|m| m.timestamp_ms < keep_after)
-                        .unwrap_or(false),
-                    None => false,
+            };
+            let mut oldest_kept = latest;
+            let mut oldest_ms = timestamp(latest).await?.unwrap_or(u64::MAX);
+            while let Some(prev) = oldest_kept.checked_sub(1) {
+                let Some(prev_ms) = timestamp(prev).await? else {
+                    break;
                 };
-                if old {
+                if prev_ms <= keep_after && oldest_ms <= guard_after {
+                    break;
+                }
+                oldest_kept = prev;
+                oldest_ms = prev_ms;
+            }
+            for v in log.list_versions().await? {
+                if v < oldest_kept {
                     log.delete_version(v).await?;
                 }
             }

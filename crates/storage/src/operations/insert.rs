@@ -1,18 +1,85 @@
-//! Insert: appending rows under fresh row keys, rebased on a rival's commit when it loses the
-//! race, with the size-tiered compaction that an insert may do in its own version.
+//! Insert: appending rows under fresh row keys. An append never conflicts: when a rival
+//! commits first it is rebuilt on the winner (fresh keys there). With a [`TxnToken`] it is also
+//! idempotent: retrying the same insert after any failure, an unknown commit outcome included,
+//! never inserts twice. An insert that leaves too many small files starts a compaction in the
+//! background; it never merges files itself, so no append pays for merging.
+
+use std::fmt;
+use std::str::FromStr;
 
 use arrow_array::{RecordBatch, UInt64Array};
 use serde::Serialize;
-use tracing::{debug, info, warn};
+use tracing::debug;
+use uuid::Uuid;
 
 use crate::align::align_batch;
+use crate::commit::Footprint;
 use crate::error::{Result, StorageError};
-use crate::format::manifest::{DataFileEntry, Operation, TableManifest, column_id, public_schema};
-use crate::options::CatalogOptions;
+use crate::format::manifest::{Operation, column_id, now_ms, public_schema};
+use crate::format::table_dir::Loaded;
 use crate::table::Table;
 
-/// How many times an append that lost a commit race is rebuilt on the winner.
-const APPEND_RETRIES: usize = 16;
+/// A caller's token that makes an insert idempotent ([`Table::insert_with_token`]).
+///
+/// Make one per logical insert and pass the same token to every retry of it. It records when it
+/// was made, which bounds how far back a retry looks for an earlier attempt that landed: the
+/// versions committed since. Its text form (`Display` / `FromStr`) survives a process restart.
+///
+/// ```
+/// use tableshare_storage::TxnToken;
+///
+/// let token = TxnToken::new();
+/// let again: TxnToken = token.to_string().parse()?;
+/// assert_eq!(token, again);
+/// # Ok::<(), tableshare_storage::StorageError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TxnToken {
+    created_ms: u64,
+    id: Uuid,
+}
+
+impl TxnToken {
+    /// A fresh token, created now.
+    pub fn new() -> Self {
+        Self {
+            created_ms: now_ms(),
+            id: Uuid::new_v4(),
+        }
+    }
+
+    /// When the token was made, milliseconds since the Unix epoch.
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+}
+
+impl Default for TxnToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for TxnToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.created_ms, self.id.simple())
+    }
+}
+
+impl FromStr for TxnToken {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || StorageError::InvalidToken {
+            token: s.to_owned(),
+        };
+        let (ms, id) = s.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            created_ms: ms.parse().map_err(|_| bad())?,
+            id: Uuid::parse_str(id).map_err(|_| bad())?,
+        })
+    }
+}
 
 impl Table {
     /// Appends rows; they get fresh row keys. Returns the new version (the current one if
@@ -22,14 +89,27 @@ impl Table {
     ///
     /// [`StorageError::ReadOnly`], [`StorageError::InvalidArgument`] for a batch that does not
     /// fit the schema, [`StorageError::VersionConflict`] if a rival dropped a column being
-    /// inserted into (other rivals are retried on automatically).
+    /// inserted into (other rivals are rebased onto automatically).
     pub async fn insert(&self, batch: &RecordBatch) -> Result<u64> {
+        self.insert_with_token(batch, &TxnToken::new()).await
+    }
+
+    /// [`Table::insert`], idempotent under `token`: if an earlier call with the same token
+    /// committed (even if it then reported an error, such as
+    /// [`StorageError::CommitOutcomeUnknown`]), this returns that version and inserts nothing.
+    /// The earlier commit is found among the versions committed since the token was made, as
+    /// long as garbage collection has not expired them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::insert`].
+    pub async fn insert_with_token(&self, batch: &RecordBatch, token: &TxnToken) -> Result<u64> {
         self.writable("insert")?;
-        let mut base = self.current();
-        let aligned = align_batch(self.path(), &base.manifest.schema, batch)?;
+        let first_base = self.current();
+        let aligned = align_batch(self.path(), &first_base.manifest.schema, batch)?;
         let n = aligned.num_rows() as u64;
         if n == 0 {
-            return Ok(base.version());
+            return Ok(first_base.version());
         }
         let ids: Vec<u32> = aligned
             .schema()
@@ -37,47 +117,79 @@ impl Table {
             .iter()
             .filter_map(|f| column_id(f))
             .collect();
-        for attempt in 0..APPEND_RETRIES {
-            let schema = &base.manifest.schema;
-            if let Some(missing) = ids
-                .iter()
-                .find(|id| !schema.fields().iter().any(|f| column_id(f) == Some(**id)))
+        let token_text = token.to_string();
+        // Versions at or below this one were already searched for the token.
+        let searched: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
+        let (searched, aligned, ids, token_text) = (&searched, &aligned, &ids, &token_text);
+        let limits = self.options().file_limits();
+        let version = self
+            .commit_change(&Footprint::Append, |base: Loaded| {
+            Box::pin(async move {
+            let base = &base;
+                let already = *searched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(v) = self.find_token(base, token, token_text, already).await? {
+                    debug!(table = %self.path(), version = v, "insert already committed under its token");
+                    return Ok(crate::commit::Built::Done(v));
+                }
+                *searched.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(base.version());
+                let schema = &base.manifest.schema;
+                if ids
+                    .iter()
+                    .any(|id| !schema.fields().iter().any(|f| column_id(f) == Some(*id)))
+                {
+                    return Err(StorageError::VersionConflict {
+                        table: self.path().to_owned(),
+                        attempted: base.version() + 1,
+                        current: base.version(),
+                    });
+                }
+                let first = base.manifest.next_row_key;
+                let keys = UInt64Array::from_iter_values(first..first + n);
+                let entries = self.store.write_rows(&keys, aligned, limits).await?;
+                let mut m = Self::next_manifest(base, Operation::Insert { rows: n });
+                m.txn_token = Some(token_text.clone());
+                m.next_row_key = first + n;
+                m.row_count += n;
+                m.rows_added = n;
+                m.files.extend(entries);
+                Ok(crate::commit::Built::Commit(Box::new(m)))
+            })
+            })
+            .await?;
+        self.compact_in_background_if_needed();
+        Ok(version)
+    }
+
+    /// The version at or below `base` committed under `token`, looking only at versions
+    /// committed since the token was made (commit times never decrease along the chain) and
+    /// above `searched`.
+    async fn find_token(
+        &self,
+        base: &Loaded,
+        token: &TxnToken,
+        text: &str,
+        searched: Option<u64>,
+    ) -> Result<Option<u64>> {
+        let mut at = base.clone();
+        loop {
+            if searched.is_some_and(|s| at.version() <= s)
+                || at.manifest.timestamp_ms < token.created_ms()
             {
-                debug!(
-                    column_id = missing,
-                    "a rival dropped a column being inserted into"
-                );
-                return Err(StorageError::VersionConflict {
-                    table: self.path().to_owned(),
-                    attempted: base.version() + 1,
-                    current: base.version(),
-                });
+                return Ok(None);
             }
-            let first = base.manifest.next_row_key;
-            let keys = UInt64Array::from_iter_values(first..first + n);
-            let options = self.options();
-            let entries = self
-                .store
-                .write_rows(&keys, &aligned, options.file_limits())
-                .await?;
-            let mut m = Self::next_manifest(&base, Operation::Insert { rows: n });
-            m.next_row_key = first + n;
-            m.row_count += n;
-            m.rows_added = n;
-            self.auto_compact(&mut m, &entries, options).await;
-            m.files.extend(entries);
-            if let Some(v) = self.try_commit(&base, m).await? {
-                return Ok(v);
+            if at.manifest.txn_token.as_deref() == Some(text) {
+                return Ok(Some(at.version()));
             }
-            debug!(table = %self.path(), attempt, "append lost the race; rebasing on the winner");
-            base = self.store.load_latest().await?;
-            self.set_current(base.clone());
+            let Some(parent) = at.manifest.parent_version else {
+                return Ok(None);
+            };
+            at = match self.store.load(parent).await {
+                Ok(l) => l,
+                Err(StorageError::VersionExpired { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
         }
-        Err(StorageError::VersionConflict {
-            table: self.path().to_owned(),
-            attempted: base.version() + 1,
-            current: base.version(),
-        })
     }
 
     /// Appends rows given as serde values (structs or maps keyed by column name), converted
@@ -91,43 +203,5 @@ impl Table {
         let schema = public_schema(&self.current().manifest.schema);
         let batch = crate::rows::rows_to_batch(self.path(), &schema, rows)?;
         self.insert(&batch).await
-    }
-
-    /// The automatic compaction of an insert (best effort: a failure is logged and the insert
-    /// commits without it). If `m`'s files plus the `new` ones hold more than
-    /// `max_small_files` small files, the smallest of `m`'s small files are merged, so that
-    /// an eighth of `max_small_files` small files remain (size-tiered: big merged files are left
-    /// alone until they are among the smallest, so a row is rewritten a logarithmic number of
-    /// times). Same version: the insert's one conditional create commits both.
-    pub(crate) async fn auto_compact(
-        &self,
-        m: &mut TableManifest,
-        new: &[DataFileEntry],
-        options: &CatalogOptions,
-    ) {
-        let small_bytes = options.small_file_bytes;
-        let is_small = |f: &DataFileEntry| f.live_bytes() < small_bytes;
-        let mut small: Vec<usize> = (0..m.files.len())
-            .filter(|i| is_small(&m.files[*i]))
-            .collect();
-        let total = small.len() + new.iter().filter(|f| is_small(f)).count();
-        if total <= options.max_small_files || small.len() < 2 {
-            return;
-        }
-        let keep = (options.max_small_files / 8).max(1);
-        let merge = (total + 1).saturating_sub(keep).clamp(2, small.len());
-        small.sort_by_key(|i| (m.files[*i].live_bytes(), *i));
-        small.truncate(merge);
-        small.sort_unstable();
-        let mut compacted = m.clone();
-        match self.merge_files(&mut compacted, &small, options).await {
-            Ok(written) => {
-                info!(table = %self.path(), version = m.version, files_rewritten = small.len(), files_written = written, "insert compacts small files");
-                *m = compacted;
-            }
-            Err(error) => {
-                warn!(table = %self.path(), version = m.version, %error, "compaction skipped; the insert commits without it");
-            }
-        }
     }
 }

@@ -9,6 +9,8 @@ mod compact;
 mod delete;
 pub(crate) mod gc;
 mod insert;
+
+pub use insert::TxnToken;
 mod revert;
 mod schema;
 mod update;

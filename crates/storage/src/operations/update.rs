@@ -1,12 +1,14 @@
 //! Update: replacing values of selected rows under the same row keys (new files for the
 //! rewritten rows, deletion vectors for the old ones).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use tableshare_core::RowSet;
 
 use crate::align::check_values;
+use crate::commit::{Built, Footprint};
 use crate::error::{Result, StorageError};
 use crate::format::manifest::Operation;
 use crate::format::table_dir::Loaded;
@@ -49,8 +51,10 @@ impl Table {
     /// # Errors
     ///
     /// [`StorageError::ReadOnly`], [`StorageError::InvalidArgument`] (unknown column, wrong type
-    /// or row count, a key that is not live), [`StorageError::VersionConflict`] if another
-    /// version was committed since the handle's version.
+    /// or row count, a key that is not live), [`StorageError::RowConflict`] if a rival
+    /// committed since the handle's version removed or changed one of the rows, and
+    /// [`StorageError::VersionConflict`] if a rival changed the schema (other rivals are
+    /// rebased onto).
     pub async fn update(&self, selection: &Selection, values: &RecordBatch) -> Result<u64> {
         self.writable("update")?;
         let base = self.current();
@@ -77,14 +81,7 @@ impl Table {
                 format!("{} value rows for {n} selected rows", values.num_rows()),
             ));
         }
-        let (by_file, missing) =
-            locate_keys(&self.store, &base.manifest.files, &schema, &keys).await?;
-        if let Some(k) = missing.min() {
-            return Err(StorageError::invalid(
-                self.path(),
-                format!("row key {k} is not live at version {}", base.version()),
-            ));
-        }
+        let by_file = self.locate_live(&base, &keys).await?;
         let files: Vec<_> = by_file
             .keys()
             .map(|i| base.manifest.files[*i].clone())
@@ -102,21 +99,61 @@ impl Table {
         }
         let new_batch = RecordBatch::try_new(Arc::clone(&schema), columns)
             .map_err(StorageError::arrow("update"))?;
+        let keys_set = keys;
         let keys = UInt64Array::from(old.keys);
         let written = self
             .store
             .write_rows(&keys, &new_batch, self.options().file_limits())
             .await?;
-        let mut m = Self::next_manifest(
-            &base,
-            Operation::Update {
-                rows: n as u64,
-                columns: names,
-            },
-        );
-        self.apply_deletions(&mut m, &by_file).await?;
-        m.files.extend(written);
-        m.rows_updated = n as u64;
-        self.commit_or_conflict(&base, m).await
+        let footprint = Footprint::Rows {
+            keys: keys_set.clone(),
+            schema_sensitive: true,
+        };
+        let first_version = base.version();
+        let by_file = &by_file;
+        let keys_set = &keys_set;
+        let names = &names;
+        let written = &written;
+        self.commit_change(&footprint, |b: Loaded| {
+            Box::pin(async move {
+                let b = &b;
+                let by_file = if b.version() == first_version {
+                    by_file.clone()
+                } else {
+                    self.locate_live(b, keys_set).await?
+                };
+                let mut m = Self::next_manifest(
+                    b,
+                    Operation::Update {
+                        rows: n as u64,
+                        columns: names.clone(),
+                    },
+                );
+                self.apply_deletions(&mut m, &by_file).await?;
+                m.files.extend(written.iter().cloned());
+                m.rows_updated = n as u64;
+                Ok(Built::Commit(Box::new(m)))
+            })
+        })
+        .await
+    }
+
+    /// Groups `keys` by the index of the file of `base` that holds them; a key that is not
+    /// live at `base` is an error naming it.
+    pub(crate) async fn locate_live(
+        &self,
+        base: &Loaded,
+        keys: &RowSet,
+    ) -> Result<BTreeMap<usize, RowSet>> {
+        let schema = base.manifest.schema_ref();
+        let (by_file, missing) =
+            locate_keys(&self.store, &base.manifest.files, &schema, keys).await?;
+        if let Some(k) = missing.min() {
+            return Err(StorageError::invalid(
+                self.path(),
+                format!("row key {k} is not live at version {}", base.version()),
+            ));
+        }
+        Ok(by_file)
     }
 }
