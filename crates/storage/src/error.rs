@@ -266,6 +266,14 @@ pub enum CorruptReason {
     Undecodable,
     /// The bytes decode but contradict the manifest or themselves.
     Inconsistent(&'static str),
+    /// Version `version` records a parent hash that is not the hash of the manifest stored as
+    /// version `parent`: the chain was forked or spliced.
+    ChainBroken {
+        /// The child version (whose manifest records the hash).
+        version: u64,
+        /// The parent version whose manifest differs.
+        parent: u64,
+    },
 }
 
 impl fmt::Display for CorruptReason {
@@ -280,6 +288,11 @@ impl fmt::Display for CorruptReason {
             Self::Missing => f.write_str("referenced but missing"),
             Self::Undecodable => f.write_str("cannot be decoded"),
             Self::Inconsistent(what) => write!(f, "inconsistent: {what}"),
+            Self::ChainBroken { version, parent } => write!(
+                f,
+                "version {version} records a parent hash that is not the hash of version \
+                 {parent}'s manifest (the chain was forked or spliced)"
+            ),
         }
     }
 }

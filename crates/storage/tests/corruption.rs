@@ -1,5 +1,6 @@
 //! Damaged storage: flipping one byte or truncating any data file, deletion vector or manifest
-//! gives a `Corrupt` error naming that file: never wrong rows, never a panic.
+//! (the newest, older ones, the catalog's own) gives a `Corrupt` error naming that file, and a
+//! spliced version chain one naming both versions: never wrong rows, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -13,7 +14,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tableshare_core::RowSet;
-use tableshare_storage::{Catalog, Selection, StorageError};
+use tableshare_storage::{Catalog, CorruptReason, Selection, StorageError};
 
 type Damage = fn(&[u8]) -> Vec<u8>;
 
@@ -90,4 +91,135 @@ async fn damaged_files_are_reported_not_misread() {
             }
         }
     }
+}
+
+/// A catalog on memory with table `t` at version 3: two inserts and a delete.
+async fn three_versions() -> (Arc<dyn ObjectStore>, Catalog, String) {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let c = Catalog::open(store.clone(), "");
+    let t = c
+        .create_table("t", &table_schema(sample_schema()))
+        .await
+        .unwrap();
+    t.insert(&sample_rows(&[(1, "a", 1.0)])).await.unwrap();
+    t.insert(&sample_rows(&[(2, "b", 2.0)])).await.unwrap();
+    t.delete(&Selection::Keys(RowSet::from_iter([0u64])))
+        .await
+        .unwrap();
+    let dir = format!("tables/{}", t.id());
+    (store, c, dir)
+}
+
+/// The manifest path of `version` under a log directory (the inverted, zero-padded name).
+fn manifest_path(dir: &str, version: u64) -> Path {
+    Path::from(format!("{dir}/_versions/{:020}.json", u64::MAX - version))
+}
+
+async fn flip_middle(store: &Arc<dyn ObjectStore>, path: &Path) {
+    let bytes = store.get(path).await.unwrap().bytes().await.unwrap();
+    let mut v = bytes.to_vec();
+    let mid = v.len() / 2;
+    v[mid] ^= 0x01;
+    store
+        .put(path, PutPayload::from(Bytes::from(v)))
+        .await
+        .unwrap();
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(what: &str, result: Result<T, StorageError>, path: &Path) {
+    match result {
+        Err(StorageError::Corrupt { path: p, .. }) => {
+            assert!(
+                path.as_ref().ends_with(&p),
+                "{what}: error names {p}, damaged {path}"
+            );
+        }
+        other => panic!("{what}: expected Corrupt naming {path}, got {other:?}"),
+    }
+}
+
+// Guards older versions: a damaged manifest of any older version is reported, naming it, when
+// that version is opened or when history walks over it; the latest version stays readable
+// unless the damaged one is the parent its open checks.
+#[tokio::test]
+async fn damaged_older_manifests_are_reported() {
+    for damaged in 0..3u64 {
+        let (store, c, dir) = three_versions().await;
+        let path = manifest_path(&dir, damaged);
+        flip_middle(&store, &path).await;
+        assert_corrupt(
+            "open t:N",
+            c.open_table(&format!("t:{damaged}")).await.map(|_| ()),
+            &path,
+        );
+        let opened = c.open_table("t").await;
+        if damaged == 2 {
+            // The parent of the latest: opening checks that link.
+            assert_corrupt("open latest", opened.map(|_| ()), &path);
+        } else {
+            let t = opened.unwrap();
+            assert_eq!(ids(&t.scan().await.unwrap().batch), vec![2]);
+            assert_corrupt("history", t.history().await, &path);
+        }
+    }
+}
+
+// Guards the parent-hash chain: a validly sealed manifest spliced in for version 2 (one that
+// is not the manifest version 3 was built on) is a Corrupt error naming both versions when the
+// latest version is opened, and when history walks over the link.
+#[tokio::test]
+async fn a_spliced_chain_is_reported_naming_both_versions() {
+    let (store, c, dir) = three_versions().await;
+    let path = manifest_path(&dir, 2);
+    let sealed = store.get(&path).await.unwrap().bytes().await.unwrap();
+    let text = std::str::from_utf8(&sealed).unwrap();
+    let body_start = text.find("\"manifest\":").unwrap() + "\"manifest\":".len();
+    let body = &text[body_start..text.len() - 1];
+    // Same content but another transaction id: a different manifest with a valid envelope.
+    let mut value: serde_json::Value = serde_json::from_str(body).unwrap();
+    value["txn_id"] = serde_json::Value::from("spliced");
+    let new_body = serde_json::to_string(&value).unwrap();
+    let hash = blake3::hash(new_body.as_bytes()).to_hex().to_string();
+    let resealed = format!("{{\"blake3\":\"{hash}\",\"manifest\":{new_body}}}");
+    store
+        .put(&path, PutPayload::from(Bytes::from(resealed)))
+        .await
+        .unwrap();
+    // The spliced manifest alone is valid: version 2 opens.
+    c.open_table("t:2").await.unwrap();
+    for result in [
+        c.open_table("t").await.map(|_| ()),
+        c.open_table("t:3").await.map(|_| ()),
+    ] {
+        match result {
+            Err(StorageError::Corrupt {
+                reason: CorruptReason::ChainBroken { version, parent },
+                ..
+            }) => assert_eq!((version, parent), (3, 2)),
+            other => panic!("expected a broken chain between 3 and 2, got {other:?}"),
+        }
+    }
+}
+
+// Guards the catalog's own manifests: a damaged latest catalog manifest is a Corrupt error
+// naming that manifest on every catalog operation, and the tables stay readable through their
+// storage directories; a damaged older catalog manifest does not matter to current operations.
+#[tokio::test]
+async fn damaged_catalog_manifests_name_themselves() {
+    let (store, c, dir) = three_versions().await;
+    let id = uuid::Uuid::parse_str(dir.trim_start_matches("tables/")).unwrap();
+    c.create_dir("d").await.unwrap(); // catalog version 1
+    // An older catalog manifest: current operations never read it.
+    flip_middle(&store, &manifest_path("catalog", 0)).await;
+    assert_eq!(c.list("", false).await.unwrap().len(), 2);
+    // The latest one: named by every catalog operation.
+    let latest = manifest_path("catalog", 1);
+    flip_middle(&store, &latest).await;
+    assert_corrupt("list", c.list("", false).await, &latest);
+    assert_corrupt("open", c.open_table("t").await.map(|_| ()), &latest);
+    assert_corrupt("create", c.create_dir("e").await, &latest);
+    // The table's data is still there, by its storage id.
+    let t = c.open_table_by_id(id).await.unwrap();
+    assert!(t.is_read_only());
+    assert_eq!(ids(&t.scan().await.unwrap().batch), vec![2]);
 }

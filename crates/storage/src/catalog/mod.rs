@@ -343,6 +343,25 @@ impl Catalog {
         Table::new(store, id, access, pinned, loaded, hooks)
     }
 
+    /// Opens the table stored under `tables/<table_id>` read-only at its latest version,
+    /// without the catalog: the way back to a table's data when the catalog's own manifest is
+    /// damaged (the error naming that manifest also leaves every table directory readable).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotFound`] if no such table directory exists; read errors.
+    pub async fn open_table_by_id(&self, table_id: Uuid) -> Result<Table> {
+        let store = self.table_store(table_id, format!("tables/{table_id}"));
+        let loaded = store.load_latest().await?;
+        Ok(self.handle(
+            store,
+            table_id,
+            Access::ReadOnly("opened by id"),
+            None,
+            loaded,
+        ))
+    }
+
     /// Opens `path` or `path:N`. A table opens writable at its latest version; `path:N`,
     /// snapshots and replicas open read-only (replicas follow their latest version).
     ///
@@ -393,7 +412,7 @@ impl Catalog {
         };
         let store = self.table_store(table_id, name);
         let loaded = match pinned {
-            Some(v) => store.load(v).await?,
+            Some(v) => store.load_checked(v).await?,
             None => store.load_latest().await?,
         };
         Ok(self.handle(store, table_id, access, pinned, loaded))

@@ -101,7 +101,19 @@ impl TableDir {
             .ok_or_else(|| StorageError::NotFound {
                 path: self.name.clone(),
             })?;
-        self.load(latest).await
+        self.load_checked(latest).await
+    }
+
+    /// Loads `version` and checks the link it stands on: the hash its manifest records for its
+    /// parent must be the hash of the parent's manifest (when the parent has not expired). A
+    /// forked or spliced chain is [`StorageError::Corrupt`] with
+    /// [`CorruptReason::ChainBroken`] naming both versions. One more GET than [`TableDir::load`].
+    pub(crate) async fn load_checked(&self, version: u64) -> Result<Loaded> {
+        let loaded = self.load(version).await?;
+        match self.load_parent(&loaded).await {
+            Ok(_) | Err(StorageError::VersionExpired { .. }) => Ok(loaded),
+            Err(e) => Err(e),
+        }
     }
 
     /// Loads the parent of `child` and checks it against the hash `child` recorded.
@@ -112,10 +124,11 @@ impl TableDir {
         let parent = self.load(parent_version).await?;
         if child.manifest.parent_hash.as_deref() != Some(parent.hash.as_str()) {
             return Err(StorageError::corrupt(
-                self.log.version_path(parent_version),
-                CorruptReason::Inconsistent(
-                    "manifest hash differs from the one its child recorded",
-                ),
+                self.log.version_path(child.version()),
+                CorruptReason::ChainBroken {
+                    version: child.version(),
+                    parent: parent_version,
+                },
             ));
         }
         Ok(Some(parent))
