@@ -449,3 +449,89 @@ async fn revert_never_references_an_object_gc_may_sweep() {
         vec![1]
     );
 }
+
+/// Waits (bounded) for the next item of a live table's subscription.
+async fn next_update(
+    sub: &mut tableshare_core::Subscription,
+) -> Option<tableshare_core::Result<tableshare_core::TableUpdate>> {
+    tokio::time::timeout(Duration::from_secs(20), sub.next())
+        .await
+        .expect("the subscriber was left waiting")
+}
+
+// Guards live-table upkeep: a watcher that can no longer follow its table fails the live
+// table with the cause, and its subscribers receive that error instead of waiting forever:
+// the table dropped in this process, the table's directory gone (dropped and collected by
+// another process), and a store that keeps failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_table_that_cannot_follow_fails_its_subscribers() {
+    let fast = CatalogOptions::default()
+        .with_background_compaction(false)
+        .with_watch_interval(Duration::from_millis(10));
+    for case in ["dropped here", "collected elsewhere", "store down"] {
+        let (store, setup) = guarded_setup().await;
+        setup
+            .open_table(TABLE)
+            .await
+            .unwrap()
+            .insert(&rows(&[1]))
+            .await
+            .unwrap();
+        let c = Catalog::open_with_options(store.clone(), "root", fast.clone());
+        let t = c.open_table(TABLE).await.unwrap();
+        let live = t.live().await.unwrap();
+        let (_, mut sub) = live.subscribe().unwrap();
+        match case {
+            "dropped here" => c.drop_table(TABLE, false).await.unwrap(),
+            "collected elsewhere" => {
+                let other = Catalog::open(store.clone(), "root");
+                other.drop_table(TABLE, false).await.unwrap();
+                other
+                    .gc(&GcOptions::new(Duration::ZERO, Duration::ZERO))
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                for _ in 0..200 {
+                    store.fail_next(Op::Get, None, Fault::Error);
+                    store.fail_next(Op::Head, None, Fault::Error);
+                }
+            }
+        }
+        match next_update(&mut sub).await {
+            Some(Err(e)) => {
+                let text = format!("{e}");
+                assert!(live.failure().is_some(), "{case}: {text}");
+            }
+            other => panic!("{case}: expected the failure, got {other:?}"),
+        }
+        store.disarm();
+        drop(t);
+    }
+}
+
+// Guards the writer's path: an insert returns without waiting for its live table to apply
+// the step (reading the new data file for the diff is made slow here; the insert has returned
+// while the live table is still at the old step, and the step arrives afterwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_never_waits_for_live_upkeep() {
+    let (store, c) = guarded_setup().await;
+    let t = c.open_table(TABLE).await.unwrap();
+    t.insert(&rows(&[1])).await.unwrap(); // v1
+    let live = t.live().await.unwrap();
+    let (_, mut sub) = live.subscribe().unwrap();
+    store.fail_next(
+        Op::Get,
+        Some("/data/"),
+        Fault::Delay(Duration::from_secs(2)),
+    );
+    let v = t.insert(&rows(&[2])).await.unwrap();
+    assert_eq!(v, 2);
+    assert_eq!(
+        live.step(),
+        1,
+        "the insert returned before the live table applied it"
+    );
+    let update = next_update(&mut sub).await.unwrap().unwrap();
+    assert_eq!((update.step(), update.added().len()), (2, 1));
+}
