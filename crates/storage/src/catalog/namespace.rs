@@ -271,6 +271,20 @@ impl Catalog {
             )
         })
         .await?;
+        // A garbage collection that read the pins before this commit may have expired the
+        // version meanwhile: then the snapshot would name nothing, so it is taken back.
+        if let Err(error) = source.load_version(version).await {
+            let key = p.to_string();
+            self.change(format!("drop {key} (its version expired)"), |e| {
+                if matches!(e.get(&key), Some(EntryRecord::Snapshot { table_id: t, version: v, .. }) if *t == table_id && *v == version)
+                {
+                    e.remove(&key);
+                }
+                Ok(())
+            })
+            .await?;
+            return Err(error);
+        }
         Ok(version)
     }
 }

@@ -27,37 +27,58 @@ impl Table {
     /// commit never makes it fail: it re-plans on the new version.
     pub async fn compact(&self) -> Result<u64> {
         self.writable("compact")?;
-        self.compact_with(Plan::AllSmall).await
+        Ok(self.compact_with(Plan::AllSmall).await?.0)
+    }
+
+    /// Runs now, if needed, the compaction an insert would start in the background: when the
+    /// table holds more than [`CatalogOptions::max_small_files`] small files, the smallest are
+    /// merged (size-tiered) as a `compact` version. Returns that version, or `None` when there
+    /// was nothing to do. For programs that exit right after inserting (a command-line tool),
+    /// where a background task would not get to finish.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::compact`].
+    pub async fn compact_if_needed(&self) -> Result<Option<u64>> {
+        self.writable("compact")?;
+        let (v, merged) = self.compact_with(Plan::Tiered).await?;
+        Ok(merged.then_some(v))
     }
 
     /// Compacts the files `plan` picks on the latest base, re-planning if a rival commits
     /// first (so a compaction never makes another writer fail; see `crate::commit`).
-    pub(crate) async fn compact_with(&self, plan: Plan) -> Result<u64> {
+    /// Returns the version and whether it is a compaction this call committed.
+    pub(crate) async fn compact_with(&self, plan: Plan) -> Result<(u64, bool)> {
         let options = self.options().clone();
+        let merged = std::sync::atomic::AtomicBool::new(false);
+        let merged = &merged;
         let options = &options;
-        self.commit_change(&Footprint::Replan, |base: Loaded| {
-            Box::pin(async move {
-                let base = &base;
-                let chosen = plan.choose(&base.manifest, options);
-                if chosen.is_empty() {
-                    return Ok(Built::Done(base.version()));
-                }
-                let mut m = Self::next_manifest(
-                    base,
-                    Operation::Compact {
+        let v = self
+            .commit_change(&Footprint::Replan, |base: Loaded| {
+                Box::pin(async move {
+                    let base = &base;
+                    let chosen = plan.choose(&base.manifest, options);
+                    merged.store(!chosen.is_empty(), std::sync::atomic::Ordering::Relaxed);
+                    if chosen.is_empty() {
+                        return Ok(Built::Done(base.version()));
+                    }
+                    let mut m = Self::next_manifest(
+                        base,
+                        Operation::Compact {
+                            files_rewritten: chosen.len() as u64,
+                            files_written: 0,
+                        },
+                    );
+                    let written = self.merge_files(&mut m, &chosen, options).await?;
+                    m.operation = Operation::Compact {
                         files_rewritten: chosen.len() as u64,
-                        files_written: 0,
-                    },
-                );
-                let written = self.merge_files(&mut m, &chosen, options).await?;
-                m.operation = Operation::Compact {
-                    files_rewritten: chosen.len() as u64,
-                    files_written: written as u64,
-                };
-                Ok(Built::Commit(Box::new(m)))
+                        files_written: written as u64,
+                    };
+                    Ok(Built::Commit(Box::new(m)))
+                })
             })
-        })
-        .await
+            .await?;
+        Ok((v, merged.load(std::sync::atomic::Ordering::Relaxed)))
     }
 
     /// After an insert: if the table now holds more than
@@ -82,7 +103,7 @@ impl Table {
         let sibling = self.sibling();
         runtime.spawn(async move {
             match sibling.compact_with(Plan::Tiered).await {
-                Ok(v) => debug!(table = %sibling.path(), version = v, "background compaction done"),
+                Ok((v, merged)) => debug!(table = %sibling.path(), version = v, merged, "background compaction done"),
                 Err(error) => {
                     warn!(table = %sibling.path(), %error, "background compaction failed; the next insert retries it");
                 }
@@ -158,5 +179,49 @@ impl Plan {
                 small
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use object_store::memory::InMemory;
+    use tableshare_core::TableSchema;
+
+    use crate::{Catalog, CatalogOptions};
+
+    // Guards `compact_if_needed` (what a short-lived program calls instead of waiting for a
+    // background compaction): nothing below the threshold, a tiered merge above it, then
+    // nothing again; rows unchanged.
+    #[tokio::test]
+    async fn compact_if_needed_runs_the_tiered_plan_inline() {
+        let options = CatalogOptions::default()
+            .with_compaction(u64::MAX, 8)
+            .with_background_compaction(false);
+        let c = Catalog::open_with_options(Arc::new(InMemory::new()), "", options);
+        let arrow = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let t = c
+            .create_table("t", &TableSchema::unpartitioned(arrow.clone()).unwrap())
+            .await
+            .unwrap();
+        let one = |v: i64| {
+            RecordBatch::try_new(arrow.clone(), vec![Arc::new(Int64Array::from(vec![v]))]).unwrap()
+        };
+        for i in 0..8 {
+            t.insert(&one(i)).await.unwrap();
+        }
+        assert_eq!(
+            t.compact_if_needed().await.unwrap(),
+            None,
+            "8 small files: at the limit"
+        );
+        t.insert(&one(8)).await.unwrap(); // v9: 9 small files
+        assert_eq!(t.compact_if_needed().await.unwrap(), Some(10));
+        assert_eq!(t.file_count(), 1, "merged down to max_small_files / 8 = 1");
+        assert_eq!(t.compact_if_needed().await.unwrap(), None);
+        assert_eq!(t.scan().await.unwrap().keys, (0..9).collect::<Vec<u64>>());
     }
 }

@@ -88,10 +88,14 @@ fn cutoff(now: u64, d: Duration) -> u64 {
     now.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Collects one table directory, keeping `pinned` versions.
+/// Collects one table directory, keeping the versions the catalog's snapshots pin. The pins are
+/// read after the walk, right before anything is deleted, so that a snapshot created while the
+/// walk ran is honoured (`Catalog::create_snapshot` re-checks its version after committing, for
+/// the remaining window between this read and the deletions).
 pub(crate) async fn collect_table(
+    catalog: &Catalog,
     store: &TableDir,
-    pinned: &BTreeSet<u64>,
+    id: Uuid,
     options: &GcOptions,
 ) -> Result<GcReport> {
     let now = now_ms();
@@ -132,6 +136,7 @@ pub(crate) async fn collect_table(
     // versions committed after `latest` was read, is left alone: deleting a version this
     // collection never looked at would delete an acknowledged commit.
     let oldest_kept = kept.first().copied().unwrap_or(latest);
+    let pinned = &pins(&catalog.entries().await?, id);
     report.versions_committed_meanwhile = all.iter().filter(|v| **v > latest).count();
     for p in pinned {
         if *p >= oldest_kept || !all.contains(p) {
@@ -225,7 +230,7 @@ impl Catalog {
             None => return Err(StorageError::NotFound { path: key }),
         };
         let store = self.table_store(id, key);
-        collect_table(&store, &pins(&entries, id), options).await
+        collect_table(self, &store, id, options).await
     }
 
     /// Garbage-collects every table the catalog references, removes directories of dropped
@@ -242,7 +247,7 @@ impl Catalog {
         let mut total = GcReport::default();
         for id in &referenced {
             let store = self.table_store(*id, format!("tables/{id}"));
-            let r = collect_table(&store, &pins(&entries, *id), options).await?;
+            let r = collect_table(self, &store, *id, options).await?;
             total.versions_expired.extend(r.versions_expired);
             total.files_deleted += r.files_deleted;
             total.bytes_freed += r.bytes_freed;
