@@ -52,6 +52,35 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_micros(us)).await;
 }
 
+/// One attempt's result in [`retry_commits`].
+pub(crate) enum Round<S, T> {
+    /// Committed (or nothing to commit): the result.
+    Done(T),
+    /// A rival committed first: try again from this state.
+    Again(S),
+}
+
+/// The retry loop of every commit, tables' and the catalog's alike: runs `round` until it is
+/// done, at most `retries` times, with a short random backoff after each lost race; `exhausted`
+/// makes the error when every attempt lost. A round's error ends the loop.
+pub(crate) async fn retry_commits<'a, S, T>(
+    retries: u32,
+    mut state: S,
+    mut round: impl FnMut(S, u32) -> Pin<Box<dyn Future<Output = Result<Round<S, T>>> + Send + 'a>>,
+    exhausted: impl FnOnce(S) -> StorageError,
+) -> Result<T> {
+    for attempt in 0..retries {
+        match round(state, attempt).await? {
+            Round::Done(t) => return Ok(t),
+            Round::Again(next) => {
+                state = next;
+                backoff(attempt).await;
+            }
+        }
+    }
+    Err(exhausted(state))
+}
+
 /// What a change touches, which decides whether a rival commit conflicts with it.
 #[derive(Debug, Clone)]
 pub(crate) enum Footprint {
@@ -125,8 +154,8 @@ impl Table {
     /// committed version, or the one `build` said the change is already in.
     pub(crate) async fn commit_change<'c>(
         &'c self,
-        footprint: &Footprint,
-        mut build: impl FnMut(Loaded) -> BuildFuture<'c>,
+        footprint: &'c Footprint,
+        build: impl FnMut(Loaded) -> BuildFuture<'c> + Send + 'c,
     ) -> Result<u64> {
         let max_age = self.options().max_commit_duration;
         let mut base = self.current();
@@ -134,30 +163,42 @@ impl Table {
             base = self.store.load_latest().await?;
             self.set_current(base.clone());
         }
-        for attempt in 0..COMMIT_RETRIES {
-            let manifest = match build(base.clone()).await? {
-                Built::Commit(m) => *m,
-                Built::Done(v) => return Ok(v),
-            };
-            if base.read_at.elapsed() <= max_age {
-                if let Some(v) = self.try_commit(&base, manifest).await? {
-                    return Ok(v);
-                }
-                debug!(table = %self.path(), attempt, version = base.version() + 1, "a rival committed first");
-                backoff(attempt).await;
-            } else {
-                debug!(table = %self.path(), "the base is too old to commit on; re-reading the latest version");
-            }
-            let latest = self.store.load_latest().await?;
-            self.check_rivals(&base, &latest, footprint).await?;
-            self.set_current(latest.clone());
-            base = latest;
-        }
-        Err(StorageError::VersionConflict {
-            table: self.path().to_owned(),
-            attempted: base.version() + 1,
-            current: base.version(),
-        })
+        let build = std::sync::Mutex::new(build);
+        let build = &build;
+        retry_commits(
+            COMMIT_RETRIES,
+            base,
+            |base: Loaded, attempt| {
+                Box::pin(async move {
+                    let future = {
+                        let mut build = build.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        (*build)(base.clone())
+                    };
+                    let manifest = match future.await? {
+                        Built::Commit(m) => *m,
+                        Built::Done(v) => return Ok(Round::Done(v)),
+                    };
+                    if base.read_at.elapsed() <= max_age {
+                        if let Some(v) = self.try_commit(&base, manifest).await? {
+                            return Ok(Round::Done(v));
+                        }
+                        debug!(table = %self.path(), attempt, version = base.version() + 1, "a rival committed first");
+                    } else {
+                        debug!(table = %self.path(), "the base is too old to commit on; re-reading the latest version");
+                    }
+                    let latest = self.store.load_latest().await?;
+                    self.check_rivals(&base, &latest, footprint).await?;
+                    self.set_current(latest.clone());
+                    Ok(Round::Again(latest))
+                })
+            },
+            |base| StorageError::VersionConflict {
+                table: self.path().to_owned(),
+                attempted: base.version() + 1,
+                current: base.version(),
+            },
+        )
+        .await
     }
 
     /// Checks every version after `base` up to `latest` against `footprint`.

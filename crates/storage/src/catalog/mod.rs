@@ -18,6 +18,7 @@ use tableshare_uri::TablePath;
 use tracing::{debug, info};
 use uuid::Uuid;
 
+use crate::commit::{Round, retry_commits};
 use crate::error::{CorruptReason, Result, StorageError};
 use crate::format::catalog::{CatalogManifest, EntryRecord};
 use crate::format::log::{CommitOutcome, VersionLog};
@@ -31,7 +32,7 @@ use crate::options::CatalogOptions;
 use crate::table::{Access, Table};
 
 /// How many times a catalog change that lost a race is re-applied on the winner.
-const CATALOG_RETRIES: usize = 64;
+const CATALOG_RETRIES: u32 = 64;
 
 mod namespace;
 mod replica;
@@ -200,49 +201,57 @@ impl Catalog {
     /// committed first.
     pub(crate) async fn change<F>(&self, operation: String, change: F) -> Result<u64>
     where
-        F: Fn(&mut BTreeMap<String, EntryRecord>) -> Result<()>,
+        F: Fn(&mut BTreeMap<String, EntryRecord>) -> Result<()> + Send + Sync,
     {
-        let mut last = 0;
-        for attempt in 0..CATALOG_RETRIES {
-            let base = self.load().await?;
-            let (mut entries, version, parent_hash) = match base {
-                Some((m, hash)) => (m.entries, m.version + 1, Some(hash)),
-                None => (BTreeMap::new(), 0, None),
-            };
-            change(&mut entries)?;
-            let m = CatalogManifest {
-                format_version: FORMAT_VERSION,
-                version,
-                parent_version: version.checked_sub(1),
-                parent_hash,
-                txn_id: Uuid::new_v4().to_string(),
-                timestamp_ms: now_ms(),
-                operation: operation.clone(),
-                entries,
-            };
-            let body = serde_json::to_vec(&m).map_err(|source| StorageError::Serialize {
-                what: "catalog manifest",
-                source,
-            })?;
-            match self.shared.log.commit(version, &body, &m.txn_id).await? {
-                CommitOutcome::Committed => {
-                    info!(version, %operation, "catalog committed");
-                    return Ok(version);
-                }
-                CommitOutcome::Lost => {
-                    debug!(
-                        attempt,
-                        version, "catalog change lost the race; re-applying"
-                    );
-                    last = version;
-                }
-            }
-        }
-        Err(StorageError::VersionConflict {
-            table: "catalog".into(),
-            attempted: last,
-            current: last,
-        })
+        let (operation, change) = (&operation, &change);
+        retry_commits(
+            CATALOG_RETRIES,
+            0u64,
+            |_, attempt| {
+                Box::pin(async move {
+                    let base = self.load().await?;
+                    let (mut entries, version, parent_hash) = match base {
+                        Some((m, hash)) => (m.entries, m.version + 1, Some(hash)),
+                        None => (BTreeMap::new(), 0, None),
+                    };
+                    change(&mut entries)?;
+                    let m = CatalogManifest {
+                        format_version: FORMAT_VERSION,
+                        version,
+                        parent_version: version.checked_sub(1),
+                        parent_hash,
+                        txn_id: Uuid::new_v4().to_string(),
+                        timestamp_ms: now_ms(),
+                        operation: operation.clone(),
+                        entries,
+                    };
+                    let body =
+                        serde_json::to_vec(&m).map_err(|source| StorageError::Serialize {
+                            what: "catalog manifest",
+                            source,
+                        })?;
+                    match self.shared.log.commit(version, &body, &m.txn_id).await? {
+                        CommitOutcome::Committed => {
+                            info!(version, %operation, "catalog committed");
+                            Ok(Round::Done(version))
+                        }
+                        CommitOutcome::Lost => {
+                            debug!(
+                                attempt,
+                                version, "catalog change lost the race; re-applying"
+                            );
+                            Ok(Round::Again(version))
+                        }
+                    }
+                })
+            },
+            |last| StorageError::VersionConflict {
+                table: "catalog".into(),
+                attempted: last,
+                current: last,
+            },
+        )
+        .await
     }
 
     pub(crate) fn check_parent(
