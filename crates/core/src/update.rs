@@ -212,7 +212,8 @@ impl PartialEq for ColumnChange {
 /// * added: the rows `A1 − R2` with u2's changes to them overlaid, and the rows `A2`;
 /// * changed, for each column `c`: `(M1[c] − R2 − A2) ∪ (M2[c] − A1)`, u2's values winning;
 ///
-/// and applying it has the same effect as applying `u1` and then `u2`. Coalescing is
+/// and applying it has the same effect as applying `u1` and then `u2`. A [reset](Self::reset)
+/// `u2` replaces whatever `u1` did; a reset `u1` stays a reset. Coalescing is
 /// associative. Its result is bounded by the rows of the table before and after, never by the
 /// number of steps folded in, which is what lets a lagging reader catch up in bounded memory.
 ///
@@ -245,6 +246,9 @@ impl PartialEq for ColumnChange {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableUpdate {
     step: Step,
+    /// A resync: every row the table holds goes before `added` comes (`removed` and `modified`
+    /// are then empty).
+    reset: bool,
     removed: RowSet,
     added: AddedRows,
     modified: Vec<ColumnChange>,
@@ -301,16 +305,38 @@ impl TableUpdate {
         let modified = ordered.into_iter().map(|(_, change)| change).collect();
         Ok(Self {
             step,
+            reset: false,
             removed,
             added,
             modified,
         })
     }
 
+    /// The update producing `step` that replaces the whole table by `added`: every row the table
+    /// holds goes, whatever it is, then `added` comes. This is how a reader that fell too far
+    /// behind is brought back ([resync](crate::Subscription)) without anyone knowing which rows it
+    /// holds. Applying it costs the size of `added`, not of the table it replaces.
+    pub fn reset(step: Step, added: AddedRows) -> Self {
+        Self {
+            step,
+            reset: true,
+            removed: RowSet::new(),
+            added,
+            modified: Vec::new(),
+        }
+    }
+
+    /// Whether this update [resets](Self::reset) the table: every row held before goes, then
+    /// [`added`](Self::added) comes.
+    pub fn is_reset(&self) -> bool {
+        self.reset
+    }
+
     /// The update producing `step` that changes nothing (a step can tick with no change).
     pub fn empty(step: Step, schema: SchemaRef) -> Self {
         Self {
             step,
+            reset: false,
             removed: RowSet::new(),
             added: AddedRows::empty(schema),
             modified: Vec::new(),
@@ -326,6 +352,7 @@ impl TableUpdate {
     ) -> Self {
         Self {
             step,
+            reset: false,
             removed,
             added,
             modified,
@@ -385,12 +412,14 @@ impl TableUpdate {
         keys
     }
 
-    /// Whether applying this update changes no row.
+    /// Whether applying this update changes no row (a [reset](Self::reset) always may).
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
+        !self.reset
+            && self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
     }
 
-    /// The step, removed keys, added rows and column changes.
+    /// The step, removed keys, added rows and column changes. A [reset](Self::reset) loses its
+    /// meaning here: check [`is_reset`](Self::is_reset) first.
     pub fn into_parts(self) -> (Step, RowSet, AddedRows, Vec<ColumnChange>) {
         (self.step, self.removed, self.added, self.modified)
     }
@@ -404,19 +433,27 @@ impl TableUpdate {
     /// [`CoreError::KeyNotPresent`] for a removed or changed key not in `keys` (the smallest
     /// such); [`CoreError::DuplicateKey`] for an added key already in `keys` and not removed.
     pub fn validate_against(&self, keys: &RowSet) -> Result<()> {
-        if !self.removed.is_subset(keys)
-            && let Some(key) = self.removed.difference(keys).min()
-        {
+        self.validate_with(|key| keys.contains(key))
+    }
+
+    /// [`validate_against`](Self::validate_against) for a table that answers key lookups itself
+    /// (a chunked snapshot): `contains` is asked once per key of the update.
+    pub(crate) fn validate_with(&self, contains: impl Fn(RowKey) -> bool) -> Result<()> {
+        if self.reset {
+            // Everything held goes first, so any key may be added; a reset has no removals or changes.
+            return Ok(());
+        }
+        if let Some(key) = self.removed.iter().find(|key| !contains(*key)) {
             return Err(CoreError::KeyNotPresent { key });
         }
         for key in &self.added.keys {
-            if keys.contains(*key) && !self.removed.contains(*key) {
+            if contains(*key) && !self.removed.contains(*key) {
                 return Err(CoreError::DuplicateKey { key: *key });
             }
         }
         for change in &self.modified {
             // Changes never touch removed keys (checked at construction), so presence suffices.
-            if let Some(key) = change.keys.iter().find(|key| !keys.contains(**key)) {
+            if let Some(key) = change.keys.iter().find(|key| !contains(**key)) {
                 return Err(CoreError::KeyNotPresent { key: *key });
             }
         }
@@ -450,6 +487,7 @@ impl TableUpdate {
         };
         Ok(Self {
             step: self.step,
+            reset: self.reset,
             removed: self.removed.clone(),
             added,
             modified,
@@ -475,6 +513,7 @@ impl TableUpdate {
         };
         Ok(Self {
             step: self.step,
+            reset: self.reset,
             removed: self.removed,
             added,
             modified,
@@ -513,21 +552,29 @@ impl TableUpdate {
             });
         }
         let next = next.conform(&schema)?;
+        if next.reset {
+            // Whatever `self` did is replaced.
+            return Ok(next);
+        }
         self.coalesce_conformed(next, &schema)
     }
 
     fn coalesce_conformed(self, next: TableUpdate, schema: &SchemaRef) -> Result<TableUpdate> {
         let TableUpdate {
+            reset,
             removed: r1,
             added: a1,
             modified: m1,
             ..
         } = self;
+        // After a reset the table is `A1`, so `R2 − A1` and `M2 − A1` are empty and the algebra
+        // below yields a reset again.
         let TableUpdate {
             step,
             removed: r2,
             added: a2,
             modified: m2,
+            ..
         } = next;
         let a1_set = a1.key_set();
         let a2_set = a2.key_set();
@@ -596,6 +643,7 @@ impl TableUpdate {
         }
         Ok(TableUpdate {
             step,
+            reset,
             removed,
             added,
             modified,
@@ -627,7 +675,7 @@ mod tests {
         let mut updates = updates.into_iter();
         let first = updates.next().unwrap();
         let coalesced = updates.fold(first, |acc, next| acc.coalesce(next).unwrap());
-        coalesced.validate_against(initial.key_set()).unwrap();
+        coalesced.validate_against(&initial.to_key_set()).unwrap();
         let at_once = initial.apply(&coalesced).unwrap();
         assert_eq!(
             snapshot_rows(&at_once),
