@@ -1,3 +1,6 @@
+//! Unit tests of [`LiveTable`]: atomic steps, keys, blink mode, failure, schema changes, and
+//! lockstep under concurrent writers and subscribers.
+
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, StringArray};
@@ -109,7 +112,7 @@ fn steps_keys_and_appends() {
         "explicit keys move the next key past them"
     );
     assert_eq!(table.append(batch(&[A])).unwrap(), 3);
-    assert_eq!(table.snapshot().unwrap().keys(), [1, 100, 101]);
+    assert_eq!(table.snapshot().unwrap().key_vec(), [1, 100, 101]);
     assert_eq!(table.apply_at(update(10, &[], &[], vec![])).unwrap(), 10);
     assert_eq!(table.step(), 10);
 
@@ -119,7 +122,7 @@ fn steps_keys_and_appends() {
     copy.advance_next_key(7);
     assert_eq!(copy.next_key(), 500, "never backwards");
     copy.append(batch(&[A])).unwrap();
-    assert_eq!(copy.snapshot().unwrap().keys().last(), Some(&500));
+    assert_eq!(copy.snapshot().unwrap().last_key(), Some(500));
 }
 
 /// Regression guard: subscribers must receive updates in the table's schema even when the
@@ -130,7 +133,7 @@ fn published_updates_carry_the_table_schema() {
     let (_, mut subscription) = table.subscribe().unwrap();
     let reordered = batch(&[A]).project(&[2, 0, 1]).unwrap();
     table.append(reordered).unwrap();
-    let update = subscription.try_next().unwrap().unwrap();
+    let update = subscription.try_next().unwrap().unwrap().into_update().unwrap();
     assert_eq!(&update.schema(), schema().arrow());
     assert_eq!(update.added(), &added(&[(2, 10, Some("a"), Some(1.0))]));
 }
@@ -143,7 +146,7 @@ fn blink_tables_hold_only_the_last_step() {
     let snapshot = table.snapshot().unwrap();
     assert_eq!(snapshot_rows(&snapshot), owned(&[(2, 5, None, None)]));
 
-    let update = subscription.try_next().unwrap().unwrap();
+    let update = subscription.try_next().unwrap().unwrap().into_update().unwrap();
     assert_eq!(
         update.removed(),
         &set(&[0, 1]),
@@ -220,7 +223,7 @@ fn concurrent_writers_and_subscribers_stay_in_lockstep() {
     const WRITES: i64 = 150;
     let table = LiveTable::new(
         schema(),
-        LiveTableOptions::default().with_subscriber_capacity(4),
+        LiveTableOptions::default().with_history_capacity(4),
     );
     let writers_done = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -231,7 +234,7 @@ fn concurrent_writers_and_subscribers_stay_in_lockstep() {
                     table.append(batch(&[(0, i, None, None)])).unwrap();
                     if i % 3 == writer {
                         // Races the other writer for the same key: one of them may miss.
-                        let first = table.snapshot().unwrap().keys()[0];
+                        let first = table.snapshot().unwrap().first_key().unwrap();
                         let _ = table.remove(set(&[first]));
                     }
                 }
@@ -244,7 +247,7 @@ fn concurrent_writers_and_subscribers_stay_in_lockstep() {
                 let (mut mirror, mut subscription) = table.subscribe().unwrap();
                 let mut follow = |mirror: &mut Snapshot| {
                     if let Some(update) = subscription.try_next() {
-                        *mirror = mirror.apply(&update.unwrap()).unwrap();
+                        *mirror = update.unwrap().apply_to(mirror).unwrap();
                     } else {
                         std::thread::yield_now();
                     }
