@@ -73,7 +73,10 @@ impl History {
     }
 
     /// The entries after `step`, oldest first; `None` if some of them were already dropped.
-    pub(crate) fn since(&self, step: Step) -> Option<impl ExactSizeIterator<Item = &(Step, Entry)>> {
+    pub(crate) fn since(
+        &self,
+        step: Step,
+    ) -> Option<impl ExactSizeIterator<Item = &(Step, Entry)>> {
         if step < self.base {
             return None;
         }
@@ -105,7 +108,11 @@ mod tests {
         }
         // Steps 11 was dropped: a reader at 10 is out of reach, one at 11 is not.
         assert!(history.since(10).is_none());
-        let steps = |from| history.since(from).map(|e| e.map(|(s, _)| *s).collect::<Vec<_>>());
+        let steps = |from| {
+            history
+                .since(from)
+                .map(|e| e.map(|(s, _)| *s).collect::<Vec<_>>())
+        };
         assert_eq!(steps(11), Some(vec![12, 15, 16]));
         assert_eq!(steps(13), Some(vec![15, 16]));
         assert_eq!(steps(16), Some(vec![]));

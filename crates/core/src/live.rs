@@ -452,8 +452,13 @@ impl LiveTable {
             )
         };
         let step = next_step(current.step())?;
-        let (sources, ids) =
-            plan_change(current.schema(), &columns, &schema, renames, &mut next_column)?;
+        let (sources, ids) = plan_change(
+            current.schema(),
+            &columns,
+            &schema,
+            renames,
+            &mut next_column,
+        )?;
         let change = SchemaChange::new(step, schema.clone(), sources);
         let next = change.apply(&current)?;
         let ids: Arc<[ColumnId]> = Arc::from(ids);
@@ -514,9 +519,7 @@ impl LiveTable {
             None => next_step(current.step())?,
         };
         // Conformed to the table's schema, so subscribers receive updates of exactly that schema.
-        let update = update
-            .with_step(step)
-            .conform(current.schema().arrow())?;
+        let update = update.with_step(step).conform(current.schema().arrow())?;
         let update = if self.shared.blink {
             blink_update(&current, update)?
         } else {
@@ -557,7 +560,11 @@ fn blink_update(current: &Snapshot, update: TableUpdate) -> Result<TableUpdate> 
             column: change.column().to_owned(),
         });
     }
-    if let Some(key) = update.removed().iter().find(|key| !current.contains_key(*key)) {
+    if let Some(key) = update
+        .removed()
+        .iter()
+        .find(|key| !current.contains_key(*key))
+    {
         return Err(CoreError::KeyNotPresent { key });
     }
     let (step, _, added, _) = update.into_parts();

@@ -173,11 +173,13 @@ impl SchemaChange {
                 .zip(&self.sources)
                 .map(|(field, source)| {
                     let column = match source {
-                        Some(name) => chunk.batch().column_by_name(name).cloned().ok_or_else(
-                            || CoreError::MissingColumn {
-                                column: name.clone(),
-                            },
-                        )?,
+                        Some(name) => {
+                            chunk.batch().column_by_name(name).cloned().ok_or_else(|| {
+                                CoreError::MissingColumn {
+                                    column: name.clone(),
+                                }
+                            })?
+                        }
                         None => new_null_array(field.data_type(), rows),
                     };
                     check_column(field, column.as_ref())?;

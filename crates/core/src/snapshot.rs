@@ -226,7 +226,9 @@ impl Snapshot {
 
     /// The row keys, ascending.
     pub fn keys(&self) -> impl Iterator<Item = RowKey> + '_ {
-        self.chunks.iter().flat_map(|chunk| chunk.keys().iter().copied())
+        self.chunks
+            .iter()
+            .flat_map(|chunk| chunk.keys().iter().copied())
     }
 
     /// The row keys, ascending, collected: O(table).
@@ -277,7 +279,10 @@ impl Snapshot {
         }
         let index = self.starts.partition_point(|start| *start <= position) - 1;
         let chunk = self.chunks.get(index)?;
-        chunk.keys().get(position - self.starts.get(index)?).copied()
+        chunk
+            .keys()
+            .get(position - self.starts.get(index)?)
+            .copied()
     }
 
     /// Whether the table holds `key`. O(log n).

@@ -292,7 +292,10 @@ impl Subscription {
         entry: Option<&SchemaEntry>,
         resync: bool,
     ) -> SchemaChange {
-        let previous = self.known.as_ref().map(|(schema, ids)| (schema, ids.as_ref()));
+        let previous = self
+            .known
+            .as_ref()
+            .map(|(schema, ids)| (schema, ids.as_ref()));
         let previous =
             previous.or(entry.map(|entry| (&entry.previous, entry.previous_columns.as_ref())));
         let change = match previous {

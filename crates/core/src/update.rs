@@ -414,8 +414,7 @@ impl TableUpdate {
 
     /// Whether applying this update changes no row (a [reset](Self::reset) always may).
     pub fn is_empty(&self) -> bool {
-        !self.reset
-            && self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
+        !self.reset && self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
     }
 
     /// The step, removed keys, added rows and column changes. A [reset](Self::reset) loses its

@@ -48,8 +48,7 @@ fn bad_updates_leave_the_table_unchanged() {
     );
     check(
         |t| {
-            let change =
-                ColumnChange::new("nope", vec![0], Arc::new(Int64Array::from(vec![1])))?;
+            let change = ColumnChange::new("nope", vec![0], Arc::new(Int64Array::from(vec![1])))?;
             t.modify(vec![change])
         },
         r#"UnknownColumn { column: "nope" }"#,
@@ -133,7 +132,12 @@ fn published_updates_carry_the_table_schema() {
     let (_, mut subscription) = table.subscribe().unwrap();
     let reordered = batch(&[A]).project(&[2, 0, 1]).unwrap();
     table.append(reordered).unwrap();
-    let update = subscription.try_next().unwrap().unwrap().into_update().unwrap();
+    let update = subscription
+        .try_next()
+        .unwrap()
+        .unwrap()
+        .into_update()
+        .unwrap();
     assert_eq!(&update.schema(), schema().arrow());
     assert_eq!(update.added(), &added(&[(2, 10, Some("a"), Some(1.0))]));
 }
@@ -146,7 +150,12 @@ fn blink_tables_hold_only_the_last_step() {
     let snapshot = table.snapshot().unwrap();
     assert_eq!(snapshot_rows(&snapshot), owned(&[(2, 5, None, None)]));
 
-    let update = subscription.try_next().unwrap().unwrap().into_update().unwrap();
+    let update = subscription
+        .try_next()
+        .unwrap()
+        .unwrap()
+        .into_update()
+        .unwrap();
     assert_eq!(
         update.removed(),
         &set(&[0, 1]),

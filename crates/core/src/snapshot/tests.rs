@@ -80,7 +80,12 @@ fn applying_updates() {
     // Keys before the first chunk, between chunks and after the last, in one step.
     check(
         &[B, C, D],
-        update(2, &[9], &[(0, 0, None, None), (10, 1, None, None), E], vec![]),
+        update(
+            2,
+            &[9],
+            &[(0, 0, None, None), (10, 1, None, None), E],
+            vec![],
+        ),
         Ok(&[(0, 0, None, None), B, (10, 1, None, None), D, E]),
     );
 }
@@ -169,7 +174,10 @@ fn positions_rank_and_select_across_chunks() {
             assert_eq!(snapshot.position_of(absent), None, "{absent}");
         }
         assert_eq!(snapshot.key_at(5), None);
-        assert_eq!((snapshot.first_key(), snapshot.last_key()), (Some(1), Some(20)));
+        assert_eq!(
+            (snapshot.first_key(), snapshot.last_key()),
+            (Some(1), Some(20))
+        );
     }
     let empty = Snapshot::empty(schema());
     assert_eq!((empty.position_of(0), empty.key_at(0)), (None, None));
@@ -214,14 +222,20 @@ fn appends_grow_a_tail_that_splits_and_merges() {
     let mut stats = ChunkStats::default();
     for key in 0..100u64 {
         let row: Row = (key, key as i64, None, None);
-        let (next, counted) = table.apply_counted(&update(key + 1, &[], &[row], vec![])).unwrap();
+        let (next, counted) = table
+            .apply_counted(&update(key + 1, &[], &[row], vec![]))
+            .unwrap();
         stats.add(counted);
         table = next;
         assert!(table.chunks().all(|chunk| chunk.num_rows() <= 8));
         assert_eq!(table.num_rows(), key as usize + 1);
     }
     assert!(stats.merges > 0);
-    assert!(table.num_chunks() <= 100 / 8 + 4, "{} chunks", table.num_chunks());
+    assert!(
+        table.num_chunks() <= 100 / 8 + 4,
+        "{} chunks",
+        table.num_chunks()
+    );
     // A replaced row leaves the chunk's size alone.
     let (_, counted) = table
         .apply_counted(&update(101, &[0], &[(0, 0, None, None)], vec![]))
@@ -244,14 +258,20 @@ fn appends_grow_a_tail_that_splits_and_merges() {
 #[test]
 fn untouched_chunks_are_shared() {
     let snapshot = chunked(1, &[A, B, C, D, E], 2);
-    let after = snapshot.apply(&update(2, &[], &[], vec![ids(&[20], &[0])])).unwrap();
+    let after = snapshot
+        .apply(&update(2, &[], &[], vec![ids(&[20], &[0])]))
+        .unwrap();
     let shared = snapshot
         .chunk_list()
         .iter()
         .zip(after.chunk_list())
         .filter(|(a, b)| Arc::ptr_eq(a, b))
         .count();
-    assert_eq!(shared, snapshot.num_chunks() - 1, "only the last chunk was rebuilt");
+    assert_eq!(
+        shared,
+        snapshot.num_chunks() - 1,
+        "only the last chunk was rebuilt"
+    );
 }
 
 #[test]

@@ -121,7 +121,13 @@ fn resuming_from_a_known_step() {
     let error = table
         .subscribe_from(7, SubscribeOptions::default())
         .unwrap_err();
-    assert!(matches!(error, CoreError::StepAhead { step: 7, current: 6 }));
+    assert!(matches!(
+        error,
+        CoreError::StepAhead {
+            step: 7,
+            current: 6
+        }
+    ));
 }
 
 /// The table's schema with `value` renamed to `price` and a new column `venue`.
@@ -150,7 +156,9 @@ fn renamed_row() -> RecordBatch {
 #[test]
 fn schema_changes_are_events_between_updates() {
     let table = LiveTable::new(schema(), LiveTableOptions::default());
-    table.append(batch(&[(0, 1, Some("x"), Some(2.5))])).unwrap();
+    table
+        .append(batch(&[(0, 1, Some("x"), Some(2.5))]))
+        .unwrap();
     let (mut copy, mut subscription) = table.subscribe().unwrap();
     table.append(batch(&[A])).unwrap();
     let step = table
