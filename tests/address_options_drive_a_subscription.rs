@@ -68,11 +68,17 @@ async fn columns_option_projects_snapshot_and_updates() {
 
     let (snapshot, mut subscription) = table.subscribe().unwrap();
     let snapshot = snapshot.project(&columns).unwrap();
-    assert_eq!(snapshot.batch().num_columns(), 2);
-    assert_eq!(ids_of(snapshot.batch()), [1, 2, 3]);
+    assert_eq!(snapshot.concat().unwrap().num_columns(), 2);
+    assert_eq!(ids_of(&snapshot.concat().unwrap()), [1, 2, 3]);
 
     table.append(rows(&[4])).unwrap();
-    let update = subscription.next().await.unwrap().unwrap();
+    let update = subscription
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_update()
+        .unwrap();
     assert_eq!(update.step(), snapshot.step() + 1, "no gap, no duplicate");
     let update = update.project(&columns).unwrap();
     assert_eq!(update.added().batch().num_columns(), 2);
@@ -81,6 +87,6 @@ async fn columns_option_projects_snapshot_and_updates() {
     // The projected copy, kept by applying projected updates, equals the projected source.
     let copy = snapshot.apply(&update).unwrap();
     let source = table.snapshot().unwrap().project(&columns).unwrap();
-    assert_eq!(copy.keys(), source.keys());
-    assert_eq!(copy.batch(), source.batch());
+    assert_eq!(copy.key_vec(), source.key_vec());
+    assert_eq!(copy.concat().unwrap(), source.concat().unwrap());
 }

@@ -98,7 +98,9 @@ async fn a_subscriber_follows_another_writer_step_by_step() {
             .await
             .expect("the subscriber ticked within 10 s")
             .expect("the table is still there")
-            .unwrap();
+            .unwrap()
+            .into_update()
+            .expect("the schema does not change");
         assert!(
             update.step() > copy.step(),
             "steps only move forward: {} after {}",
@@ -117,12 +119,23 @@ async fn a_subscriber_follows_another_writer_step_by_step() {
             .unwrap()
             .project(&columns)
             .unwrap();
-        assert_eq!(copy.keys(), stored.keys(), "keys at step {}", copy.step());
-        assert_eq!(copy.batch(), stored.batch(), "rows at step {}", copy.step());
+        assert_eq!(
+            copy.key_vec(),
+            stored.key_vec(),
+            "keys at step {}",
+            copy.step()
+        );
+        assert_eq!(
+            copy.concat().unwrap(),
+            stored.concat().unwrap(),
+            "rows at step {}",
+            copy.step()
+        );
     }
     assert_eq!(copy.step(), last);
     let ids = copy
-        .batch()
+        .concat()
+        .unwrap()
         .column_by_name("id")
         .unwrap()
         .as_any()

@@ -150,6 +150,15 @@ pub enum CoreError {
         next: Step,
     },
 
+    /// A reader asked to resume from a step the table has not reached.
+    #[error("step {step} is ahead of the table's step {current}")]
+    StepAhead {
+        /// The step the reader claims to hold.
+        step: Step,
+        /// The table's current step.
+        current: Step,
+    },
+
     /// A counter (the step or the next row key) would pass `u64::MAX`.
     #[error("the {counter} counter would overflow")]
     CounterOverflow {

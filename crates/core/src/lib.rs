@@ -14,18 +14,24 @@
 //! * **Row keys.** Every row has a `u64` key that stays with it while it lives. Sets of keys are
 //!   [`RowSet`]s (roaring bitmaps, persistable in the portable roaring format).
 //! * **Rows.** Row data travels as ascending keys plus an Arrow `RecordBatch` whose rows
-//!   correspond to them; a snapshot holds the whole table that way.
+//!   correspond to them. A [`Snapshot`] holds the whole table as a sequence of such key-ranged
+//!   [`Chunk`]s, shared between snapshots, so a step rebuilds only the chunks it touches;
+//!   readers take it chunk by chunk or in batches of a bounded size, and find rows by position
+//!   ([`Snapshot::position_of`], [`Snapshot::key_at`]) without scanning.
 //! * **Updates.** A [`TableUpdate`] removes keys, adds rows ([`AddedRows`]), and changes columns
 //!   of existing rows ([`ColumnChange`], one per column, each with its own keys). Removing and
 //!   adding a key in one step replaces the row. Consecutive updates [coalesce] into one with
 //!   the same effect; snapshots and updates [project] to a subset of columns.
 //! * **Live tables.** A [`LiveTable`] applies updates atomically and hands out snapshots and
-//!   [`Subscription`]s that start exactly after a snapshot: no gap, no duplicate. A blink table
-//!   keeps only the last step's rows. A table can [fail]; its readers see the error.
+//!   [`Subscription`]s that start exactly after a snapshot (or after a step the reader already
+//!   holds): no gap, no duplicate. A blink table keeps only the last step's rows. A table can
+//!   [fail]; its readers see the error. A table can change its schema as a step of its own;
+//!   subscribers receive a [`SchemaChange`] event, and a renamed column stays the same column.
 //! * **Bounded subscribers.** A subscriber that falls behind receives the steps it missed
-//!   coalesced into one update; one that falls further behind than the ring capacity resyncs
-//!   from a snapshot. Memory never grows with a reader's lag and a slow reader never slows a
-//!   writer.
+//!   coalesced into one update; one that falls further behind than its capacity resyncs with
+//!   one [reset](TableUpdate::reset) update. The table keeps one bounded history of recent steps
+//!   that every subscriber reads with its own cursor: memory never grows with a reader's lag and
+//!   a slow reader never slows a writer.
 //! * **Definitions.** A [`TableDefinition`] is what a reader relies on (column names and types)
 //!   and checks whether an upstream schema provides it.
 //!
@@ -65,11 +71,12 @@
 //! table.remove(RowSet::from_range(0..1))?;
 //!
 //! // The reader was busy: both steps arrive as one update to step 3.
-//! let update = updates.next().await.expect("the table is alive")?;
-//! assert_eq!(update.step(), 3);
-//! let mirror = snapshot.apply(&update)?;
+//! let event = updates.next().await.expect("the table is alive")?;
+//! assert_eq!(event.step(), 3);
+//! let mirror = event.apply_to(&snapshot)?;
 //! assert_eq!(mirror, table.snapshot()?);
-//! assert_eq!(mirror.batch(), &quotes(vec!["MSFT"], vec![412.25])?);
+//! // The whole table as one batch is an explicit, O(table) concatenation.
+//! assert_eq!(mirror.concat()?, quotes(vec!["MSFT"], vec![412.25])?);
 //! # Ok(())
 //! # }
 //! ```
@@ -85,23 +92,29 @@
 
 #![deny(missing_docs)]
 
+mod apply;
+mod chunk;
 mod definition;
 mod error;
+mod history;
 mod kernels;
 mod live;
 mod row_set;
 mod schema;
+mod schema_change;
 mod snapshot;
 mod subscription;
 #[cfg(test)]
 mod test_support;
 mod update;
 
+pub use chunk::{Chunk, ChunkBounds, ChunkStats};
 pub use definition::TableDefinition;
 pub use error::{CoreError, Result};
 pub use live::{LiveTable, LiveTableOptions};
 pub use row_set::{RowKey, RowSet};
 pub use schema::{PARTITIONING_METADATA_KEY, TableSchema};
+pub use schema_change::SchemaChange;
 pub use snapshot::Snapshot;
-pub use subscription::Subscription;
+pub use subscription::{SubscribeOptions, Subscription, TableEvent};
 pub use update::{AddedRows, ColumnChange, Step, TableUpdate};

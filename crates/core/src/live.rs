@@ -6,22 +6,20 @@
 //! A [`LiveTable`] is a shared handle to two locks:
 //!
 //! * the *writer lock* serializes writers. A writer takes it, computes the next [`Snapshot`]
-//!   with [`Snapshot::apply`] (linear in the table's size) and only then
-//! * takes the *state lock* for a moment to swap in the new snapshot and publish the update.
+//!   with [`Snapshot::apply`] (which rebuilds only the chunks the step touches) and only then
+//! * takes the *state lock* for a moment to swap in the new snapshot and push the step onto the
+//!   table's [history](crate::history).
 //!
-//! Readers only ever take the state lock, and only to clone an `Arc`-backed snapshot, so a reader
-//! never waits for a writer's computation and a writer never waits for a reader's work.
-//! [`LiveTable::subscribe`] takes the snapshot and registers the subscription under the state
-//! lock, the same lock under which every update is published; therefore the first update a
-//! subscription sees is exactly the one after its snapshot (no gap, no duplicate).
+//! Readers take only the state lock, and only to clone an `Arc`-backed snapshot or the `Arc`s of
+//! the history entries after their cursor, so a reader never waits for a writer's computation
+//! and a writer never waits for a reader's work. [`LiveTable::subscribe`] takes the snapshot and
+//! sets the subscription's cursor to its step under the state lock, the same lock under which
+//! every step is recorded; therefore the first update a subscription sees is exactly the one
+//! after its snapshot (no gap, no duplicate).
 //!
-//! Publishing is one `send` on a [`tokio::sync::broadcast`] ring per step: it never waits for a
-//! reader and its cost does not depend on how far behind any reader is (it wakes the
-//! subscribers parked in `next`). The ring keeps the last `subscriber_capacity` updates; a
-//! subscriber that falls further behind is told it lagged and resyncs from a fresh snapshot (see
-//! [`Subscription`]). A larger capacity lets slow readers catch up by coalescing more often
-//! instead of resyncing, at the price of keeping up to that many recent updates alive (memory
-//! grows with the capacity times the update size, never with how far behind a reader is).
+//! After recording a step the writer bumps a [`tokio::sync::watch`] channel, which wakes the
+//! subscribers parked in `next`. Recording is O(1) (one push onto a bounded queue, at most one
+//! entry dropped) whatever the number of subscribers and however far behind they are.
 //!
 //! Locks are `std::sync::Mutex`es, never held across an `.await`. A panic while a lock is held
 //! cannot leave the state half-updated (the state changes by swapping whole values), so a
@@ -31,28 +29,34 @@
 //!
 //! [`LiveTable::fail`] moves the table into a terminal failed state. Snapshots, subscriptions
 //! and writes then fail with [`CoreError::TableFailed`] carrying the cause; subscribers first
-//! receive every step published before the failure.
+//! receive every step recorded before the failure.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
+use crate::chunk::{ChunkBounds, ChunkStats};
 use crate::error::{CoreError, Result};
+use crate::history::{Entry, History, SchemaEntry};
 use crate::row_set::{RowKey, RowSet};
 use crate::schema::TableSchema;
+use crate::schema_change::{ColumnId, SchemaChange, plan_change};
 use crate::snapshot::Snapshot;
-use crate::subscription::{Event, Subscription};
+use crate::subscription::{SubscribeOptions, Subscription};
 use crate::update::{AddedRows, ColumnChange, Step, TableUpdate};
 
 /// How a [`LiveTable`] behaves.
 ///
 /// ```
-/// use tableshare_core::LiveTableOptions;
+/// use tableshare_core::{ChunkBounds, LiveTableOptions};
 ///
-/// let options = LiveTableOptions::default().with_blink(true).with_subscriber_capacity(16);
+/// let options = LiveTableOptions::default()
+///     .with_blink(true)
+///     .with_history_capacity(16)
+///     .with_chunk_bounds(ChunkBounds::new(1024));
 /// assert!(options.blink);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,18 +66,18 @@ pub struct LiveTableOptions {
     /// added. Updates say so explicitly (each removes the previous step's rows), so subscribers
     /// need no special handling. Blink tables reject column changes.
     pub blink: bool,
-    /// How many recent updates the subscriber ring keeps (default 64; clamped to
-    /// `1..=`[`MAX_SUBSCRIBER_CAPACITY`](Self::MAX_SUBSCRIBER_CAPACITY), and rounded up to a
-    /// power of two by the ring). A subscriber more than this many steps behind resyncs from a
-    /// snapshot instead of catching up by coalescing the missed updates.
-    pub subscriber_capacity: usize,
+    /// How many recent steps the table keeps for its subscribers (default 1024, at least 1). No
+    /// subscriber can fall further behind than this and still catch up by coalescing; each
+    /// subscriber's own [capacity](SubscribeOptions::capacity) may be smaller. Memory: up to this
+    /// many updates stay alive.
+    pub history_capacity: usize,
+    /// The size bounds of the table's chunks (default: [`ChunkBounds::default`]).
+    pub chunk_bounds: ChunkBounds,
 }
 
 impl LiveTableOptions {
-    /// The default ring capacity.
-    pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 64;
-    /// The largest ring capacity (the ring allocates its slots up front).
-    pub const MAX_SUBSCRIBER_CAPACITY: usize = 1 << 16;
+    /// The default history capacity.
+    pub const DEFAULT_HISTORY_CAPACITY: usize = 1024;
 
     /// With blink mode on or off.
     pub fn with_blink(mut self, blink: bool) -> Self {
@@ -81,9 +85,15 @@ impl LiveTableOptions {
         self
     }
 
-    /// With a subscriber ring of `capacity` updates.
-    pub fn with_subscriber_capacity(mut self, capacity: usize) -> Self {
-        self.subscriber_capacity = capacity;
+    /// With a history of `capacity` steps.
+    pub fn with_history_capacity(mut self, capacity: usize) -> Self {
+        self.history_capacity = capacity;
+        self
+    }
+
+    /// With chunks bounded by `bounds`.
+    pub fn with_chunk_bounds(mut self, bounds: ChunkBounds) -> Self {
+        self.chunk_bounds = bounds;
         self
     }
 }
@@ -92,7 +102,8 @@ impl Default for LiveTableOptions {
     fn default() -> Self {
         Self {
             blink: false,
-            subscriber_capacity: Self::DEFAULT_SUBSCRIBER_CAPACITY,
+            history_capacity: Self::DEFAULT_HISTORY_CAPACITY,
+            chunk_bounds: ChunkBounds::default(),
         }
     }
 }
@@ -100,7 +111,7 @@ impl Default for LiveTableOptions {
 /// A thread-safe, in-memory table that moves forward one atomic [`TableUpdate`] at a time.
 ///
 /// Cloning gives another handle to the same table (`Send + Sync`). When the last handle is
-/// dropped, subscriptions end after delivering what was published.
+/// dropped, subscriptions end after delivering what was recorded.
 ///
 /// # Guarantees
 ///
@@ -108,18 +119,22 @@ impl Default for LiveTableOptions {
 ///   applied as one step or rejected with the table untouched. Readers see whole steps only.
 /// * **Lockstep subscriptions.** [`subscribe`](Self::subscribe) returns a snapshot and a
 ///   [`Subscription`] whose updates start exactly after that snapshot: no gap, no duplicate.
-/// * **Readers never slow writers.** A write publishes its update with one send to a bounded
-///   ring that never waits for a reader, however many subscribers there are and however far
-///   behind; snapshots are `Arc` clones. Writers are serialized among themselves.
-/// * **Bounded memory.** The ring holds the last
-///   [`subscriber_capacity`](LiveTableOptions::subscriber_capacity) updates. A subscriber that
-///   falls behind catches up by coalescing; one that falls behind by more than the ring resyncs
+///   [`subscribe_from`](Self::subscribe_from) resumes a reader that holds an earlier step.
+/// * **Readers never slow writers.** A write records its step with an O(1) push onto one bounded
+///   history, however many subscribers there are and however far behind; snapshots are `Arc`
+///   clones. Writers are serialized among themselves.
+/// * **Bounded memory.** The history holds the last
+///   [`history_capacity`](LiveTableOptions::history_capacity) steps. A subscriber that falls
+///   behind catches up by coalescing; one that falls behind by more than its capacity resyncs
 ///   from a snapshot. Nothing grows with a reader's lag.
+/// * **Schema changes are steps.** [`change_schema`](Self::change_schema) moves the table to a
+///   new schema; subscribers receive it as an event, renamed columns stay the same column.
 /// * **Failure is terminal and visible.** After [`fail`](Self::fail), snapshots, new
 ///   subscriptions and writes return [`CoreError::TableFailed`]; subscribers receive the steps
-///   published before, then the error.
+///   recorded before, then the error.
 ///
-/// Applying an update costs time linear in the table's touched columns (see [`Snapshot::apply`]).
+/// A step costs time in proportion to the rows it changes and the chunks they fall in, not to
+/// the table's size (see [`Snapshot`]'s cost section).
 ///
 /// See the [crate docs](crate) for an example.
 #[derive(Clone)]
@@ -127,25 +142,34 @@ pub struct LiveTable {
     shared: Arc<Shared>,
 }
 
-/// What every handle and (weakly) every subscription shares.
-pub(crate) struct Shared {
-    schema: TableSchema,
+/// What every handle shares. Subscriptions hold the state, not this, so that dropping the last
+/// handle drops the watch sender and ends them.
+struct Shared {
     blink: bool,
     /// Serializes writers; held while the next snapshot is computed.
     writer: Mutex<()>,
-    /// Held only briefly: to read, or to swap in a new state and publish.
-    state: Mutex<State>,
+    /// Held only briefly: to read, or to swap in a new state and record a step.
+    state: Arc<Mutex<State>>,
+    /// Bumped after every recorded step and on failure; wakes parked subscribers.
+    wake: watch::Sender<()>,
 }
 
-struct State {
-    snapshot: Snapshot,
+/// The table's state, shared with its subscriptions.
+pub(crate) struct State {
+    pub(crate) snapshot: Snapshot,
+    /// The identities of the schema's columns, in schema order.
+    pub(crate) columns: Arc<[ColumnId]>,
+    next_column: ColumnId,
+    /// The step at which the current schema took effect.
+    pub(crate) schema_step: Step,
+    pub(crate) history: History,
     next_key: RowKey,
-    failure: Option<Arc<dyn StdError + Send + Sync>>,
-    sender: broadcast::Sender<Event>,
+    pub(crate) failure: Option<Arc<dyn StdError + Send + Sync>>,
+    stats: ChunkStats,
 }
 
 impl State {
-    fn check_failed(&self) -> Result<()> {
+    pub(crate) fn check_failed(&self) -> Result<()> {
         match &self.failure {
             Some(source) => Err(CoreError::TableFailed {
                 source: source.clone(),
@@ -155,21 +179,13 @@ impl State {
     }
 }
 
-/// Locks `mutex`, recovering from poisoning: every critical section in this module leaves the
+/// Locks `mutex`, recovering from poisoning: every critical section in this crate leaves the
 /// protected value whole (it assigns complete values), so a panic elsewhere cannot have left it
 /// inconsistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Shared {
-    pub(crate) fn snapshot(&self) -> Result<Snapshot> {
-        let state = lock(&self.state);
-        state.check_failed()?;
-        Ok(state.snapshot.clone())
-    }
 }
 
 impl LiveTable {
@@ -179,41 +195,43 @@ impl LiveTable {
     }
 
     /// A table that starts with the content and step of `snapshot` (for instance a version
-    /// loaded from storage, or a replica of a remote table). New keys from
-    /// [`append`](Self::append) start after the largest key in `snapshot`.
+    /// loaded from storage, or a replica of a remote table), re-cut to the options' chunk bounds
+    /// if they differ. New keys from [`append`](Self::append) start after the largest key in
+    /// `snapshot`.
     pub fn from_snapshot(snapshot: Snapshot, options: LiveTableOptions) -> Self {
-        let next_key = snapshot
-            .keys()
-            .last()
-            .map_or(0, |key| key.saturating_add(1));
+        let next_key = snapshot.last_key().map_or(0, |key| key.saturating_add(1));
         Self::start(snapshot, next_key, options)
     }
 
     fn start(snapshot: Snapshot, next_key: RowKey, options: LiveTableOptions) -> Self {
-        let capacity = options
-            .subscriber_capacity
-            .clamp(1, LiveTableOptions::MAX_SUBSCRIBER_CAPACITY);
-        let (sender, _) = broadcast::channel(capacity);
+        let snapshot = snapshot.with_chunk_bounds(options.chunk_bounds);
+        let width = snapshot.schema().arrow().fields().len();
+        let columns: Arc<[ColumnId]> = (0..width as ColumnId).collect();
         let state = State {
-            snapshot: snapshot.clone(),
+            history: History::new(snapshot.step(), options.history_capacity),
+            schema_step: 0,
+            snapshot,
+            columns,
+            next_column: width as ColumnId,
             next_key,
             failure: None,
-            sender,
+            stats: ChunkStats::default(),
         };
+        let (wake, _) = watch::channel(());
         let shared = Shared {
-            schema: snapshot.schema().clone(),
             blink: options.blink,
             writer: Mutex::new(()),
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
+            wake,
         };
         Self {
             shared: Arc::new(shared),
         }
     }
 
-    /// The schema.
-    pub fn schema(&self) -> &TableSchema {
-        &self.shared.schema
+    /// The current schema.
+    pub fn schema(&self) -> TableSchema {
+        lock(&self.shared.state).snapshot.schema().clone()
     }
 
     /// Whether this is a blink table.
@@ -243,7 +261,13 @@ impl LiveTable {
 
     /// How many subscriptions are receiving updates.
     pub fn subscriber_count(&self) -> usize {
-        lock(&self.shared.state).sender.receiver_count()
+        self.shared.wake.receiver_count()
+    }
+
+    /// How many chunk splits and merges the steps of this table took so far (a diagnostic of
+    /// the [size rules](ChunkBounds)).
+    pub fn chunk_stats(&self) -> ChunkStats {
+        lock(&self.shared.state).stats
     }
 
     /// The failure cause, if the table has failed.
@@ -257,24 +281,78 @@ impl LiveTable {
     ///
     /// [`CoreError::TableFailed`] once the table has failed.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        self.shared.snapshot()
+        let state = lock(&self.shared.state);
+        state.check_failed()?;
+        Ok(state.snapshot.clone())
     }
 
-    /// A snapshot and a subscription to every update after it, taken atomically: the
-    /// subscription's first update produces step `snapshot.step() + 1` (or, for a reader that
-    /// lagged, a later step that includes it).
+    /// A snapshot and a subscription (with default [`SubscribeOptions`]) to every step after
+    /// it, taken atomically: the subscription's first update produces step
+    /// `snapshot.step() + 1` (or, for a reader that lagged, a later step that includes it).
     ///
     /// # Errors
     ///
     /// [`CoreError::TableFailed`] once the table has failed.
     pub fn subscribe(&self) -> Result<(Snapshot, Subscription)> {
+        self.subscribe_with(SubscribeOptions::default())
+    }
+
+    /// [`subscribe`](Self::subscribe) with `options`.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::TableFailed`] once the table has failed.
+    pub fn subscribe_with(&self, options: SubscribeOptions) -> Result<(Snapshot, Subscription)> {
         let state = lock(&self.shared.state);
         state.check_failed()?;
         let snapshot = state.snapshot.clone();
-        let receiver = state.sender.subscribe();
+        let known = Some((snapshot.schema().clone(), state.columns.clone()));
+        let receiver = self.shared.wake.subscribe();
         drop(state);
-        let subscription = Subscription::new(Arc::downgrade(&self.shared), receiver, &snapshot);
+        let subscription = Subscription::new(
+            self.shared.state.clone(),
+            receiver,
+            snapshot.step(),
+            known,
+            options,
+        );
         Ok((snapshot, subscription))
+    }
+
+    /// A subscription for a reader that already holds the table at step `step` (say, a remote
+    /// reader resuming after a reconnect): it delivers what came after `step`, coalesced, while
+    /// those steps are still in the table's history and within the subscriber's capacity, and
+    /// otherwise resyncs (a schema change event first if the schema changed, then one
+    /// [reset](TableUpdate::reset) update to the current step).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::TableFailed`] once the table has failed; [`CoreError::StepAhead`] if `step`
+    /// is after the table's current step.
+    pub fn subscribe_from(&self, step: Step, options: SubscribeOptions) -> Result<Subscription> {
+        let state = lock(&self.shared.state);
+        state.check_failed()?;
+        let current = state.snapshot.step();
+        if step > current {
+            return Err(CoreError::StepAhead { step, current });
+        }
+        // What the reader's columns are at `step`, when the table can tell.
+        let known = match state.history.first_schema_change_after(step) {
+            Some(change) => Some((change.previous.clone(), change.previous_columns.clone())),
+            None if step >= state.schema_step => {
+                Some((state.snapshot.schema().clone(), state.columns.clone()))
+            }
+            None => None,
+        };
+        let receiver = self.shared.wake.subscribe();
+        drop(state);
+        Ok(Subscription::new(
+            self.shared.state.clone(),
+            receiver,
+            step,
+            known,
+            options,
+        ))
     }
 
     /// Applies `update` as the next step and returns that step. The update's own step label is
@@ -329,8 +407,8 @@ impl LiveTable {
     ///
     /// As [`apply`](Self::apply); [`CoreError::KeyNotPresent`] if a key is absent.
     pub fn remove(&self, keys: RowSet) -> Result<Step> {
-        let schema = self.shared.schema.arrow().clone();
-        self.commit(None, |_, _| {
+        self.commit(None, |current, _| {
+            let schema = current.schema().arrow().clone();
             TableUpdate::new(0, keys, AddedRows::empty(schema), Vec::new())
         })
     }
@@ -341,23 +419,78 @@ impl LiveTable {
     ///
     /// As [`apply`](Self::apply) and [`TableUpdate::new`].
     pub fn modify(&self, changes: Vec<ColumnChange>) -> Result<Step> {
-        let schema = self.shared.schema.arrow().clone();
-        self.commit(None, |_, _| {
+        self.commit(None, |current, _| {
+            let schema = current.schema().arrow().clone();
             TableUpdate::new(0, RowSet::new(), AddedRows::empty(schema), changes)
         })
     }
 
+    /// Moves the table to `schema` as the next step, changing no row. `renames` lists
+    /// `(old name, new name)` pairs; otherwise a column of `schema` continues the old column of
+    /// the same name. Continued columns keep their values (and their identity: subscribers see a
+    /// rename, not a drop and an add), new columns start out null, old columns nothing
+    /// continues are dropped. Subscribers receive a [`SchemaChange`] event; the updates after it
+    /// are under `schema`.
+    ///
+    /// Costs O(chunks × columns), plus one null array per new column (O(rows)).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::TableFailed`]; for bad renames [`CoreError::UnknownColumn`] or
+    /// [`CoreError::DuplicateColumn`]; [`CoreError::ColumnTypeMismatch`] if a continued column
+    /// would change type; [`CoreError::NullInNonNullableColumn`] if a non-nullable column would
+    /// hold nulls.
+    pub fn change_schema(&self, schema: TableSchema, renames: &[(&str, &str)]) -> Result<Step> {
+        let _writer = lock(&self.shared.writer);
+        let (current, columns, mut next_column) = {
+            let state = lock(&self.shared.state);
+            state.check_failed()?;
+            (
+                state.snapshot.clone(),
+                state.columns.clone(),
+                state.next_column,
+            )
+        };
+        let step = next_step(current.step())?;
+        let (sources, ids) = plan_change(
+            current.schema(),
+            &columns,
+            &schema,
+            renames,
+            &mut next_column,
+        )?;
+        let change = SchemaChange::new(step, schema.clone(), sources);
+        let next = change.apply(&current)?;
+        let ids: Arc<[ColumnId]> = Arc::from(ids);
+        let entry = SchemaEntry {
+            schema,
+            columns: ids.clone(),
+            previous: current.schema().clone(),
+            previous_columns: columns,
+        };
+
+        let mut state = lock(&self.shared.state);
+        state.check_failed()?;
+        state.snapshot = next;
+        state.columns = ids;
+        state.next_column = next_column;
+        state.schema_step = step;
+        state.history.push(step, Entry::Schema(Arc::new(entry)));
+        drop(state);
+        self.shared.wake.send_replace(());
+        Ok(step)
+    }
+
     /// Puts the table into the failed state with `error` as the cause. From then on snapshots,
     /// new subscriptions and writes fail with [`CoreError::TableFailed`]; existing subscribers
-    /// receive the steps published before, then the error. Failing a failed table keeps the
+    /// receive the steps recorded before, then the error. Failing a failed table keeps the
     /// first cause.
     pub fn fail(&self, error: impl Into<Box<dyn StdError + Send + Sync>>) {
         let mut state = lock(&self.shared.state);
         if state.failure.is_none() {
-            let source: Arc<dyn StdError + Send + Sync> = Arc::from(error.into());
-            state.failure = Some(source.clone());
-            // No subscribers is not an error: nobody needs telling.
-            let _ = state.sender.send(Event::Failed(source));
+            state.failure = Some(Arc::from(error.into()));
+            drop(state);
+            self.shared.wake.send_replace(());
         }
     }
 
@@ -383,19 +516,16 @@ impl LiveTable {
                     next: step,
                 });
             }
-            None => current
-                .step()
-                .checked_add(1)
-                .ok_or(CoreError::CounterOverflow { counter: "step" })?,
+            None => next_step(current.step())?,
         };
         // Conformed to the table's schema, so subscribers receive updates of exactly that schema.
-        let update = update.with_step(step).conform(self.shared.schema.arrow())?;
+        let update = update.with_step(step).conform(current.schema().arrow())?;
         let update = if self.shared.blink {
             blink_update(&current, update)?
         } else {
             update
         };
-        let next = current.apply(&update)?;
+        let (next, stats) = current.apply_counted(&update)?;
         let next_key = match update.added().keys().last() {
             Some(last) => next_key.max(last.saturating_add(1)),
             None => next_key,
@@ -406,28 +536,41 @@ impl LiveTable {
         state.check_failed()?;
         state.snapshot = next;
         state.next_key = next_key;
-        // Sent under the state lock, so `subscribe` sees either the old snapshot and this
-        // update, or the new snapshot and not this update. No subscribers is not an error.
-        let _ = state.sender.send(Event::Update(Arc::new(update)));
+        state.stats.add(stats);
+        // Recorded under the state lock, so `subscribe` sees either the old snapshot and this
+        // step, or the new snapshot and a cursor past it.
+        state.history.push(step, Entry::Update(Arc::new(update)));
+        drop(state);
+        self.shared.wake.send_replace(());
         Ok(step)
     }
 }
 
+/// The step after `step`.
+fn next_step(step: Step) -> Result<Step> {
+    step.checked_add(1)
+        .ok_or(CoreError::CounterOverflow { counter: "step" })
+}
+
 /// Turns an update of a blink table into what it means: every previous row goes, the added
-/// rows come.
+/// rows come. Costs the previous step's rows, which is what a blink step replaces anyway.
 fn blink_update(current: &Snapshot, update: TableUpdate) -> Result<TableUpdate> {
     if let Some(change) = update.modified().first() {
         return Err(CoreError::BlinkModification {
             column: change.column().to_owned(),
         });
     }
-    if let Some(key) = update.removed().difference(current.key_set()).min() {
+    if let Some(key) = update
+        .removed()
+        .iter()
+        .find(|key| !current.contains_key(*key))
+    {
         return Err(CoreError::KeyNotPresent { key });
     }
     let (step, _, added, _) = update.into_parts();
     Ok(TableUpdate::from_parts_unchecked(
         step,
-        current.key_set().clone(),
+        current.to_key_set(),
         added,
         Vec::new(),
     ))
@@ -437,280 +580,17 @@ impl fmt::Debug for LiveTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = lock(&self.shared.state);
         f.debug_struct("LiveTable")
-            .field("schema", &self.shared.schema)
+            .field("schema", state.snapshot.schema())
             .field("blink", &self.shared.blink)
             .field("step", &state.snapshot.step())
             .field("rows", &state.snapshot.num_rows())
+            .field("chunks", &state.snapshot.num_chunks())
             .field("next_key", &state.next_key)
-            .field("subscribers", &state.sender.receiver_count())
+            .field("subscribers", &self.shared.wake.receiver_count())
             .field("failure", &state.failure)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::{ArrayRef, Int64Array, StringArray};
-    use arrow_schema::{DataType, Field, Schema};
-
-    use super::*;
-    use crate::test_support::{Row, added, batch, ids, owned, schema, set, snapshot_rows, update};
-
-    const A: Row = (0, 10, Some("a"), Some(1.0));
-    const B: Row = (1, 20, None, None);
-
-    fn table(options: LiveTableOptions) -> LiveTable {
-        let table = LiveTable::new(schema(), options);
-        table.append(batch(&[A, B])).unwrap();
-        table
-    }
-
-    /// Offers `bad` to a table holding A and B; it must fail with `expected` (Debug form) and
-    /// leave the table, its step and its subscribers untouched.
-    fn check(bad: impl FnOnce(&LiveTable) -> Result<Step>, expected: &str) {
-        let table = table(LiveTableOptions::default());
-        let (before, mut subscription) = table.subscribe().unwrap();
-        let error = bad(&table).unwrap_err();
-        assert_eq!(format!("{error:?}"), expected);
-        assert_eq!(table.snapshot().unwrap(), before);
-        assert_eq!(table.step(), 1);
-        assert_eq!(table.next_key(), 2);
-        assert!(subscription.try_next().is_none(), "nothing was published");
-    }
-
-    fn other_batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> RecordBatch {
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
-    }
-
-    #[test]
-    fn bad_updates_leave_the_table_unchanged() {
-        check(|t| t.remove(set(&[7])), "KeyNotPresent { key: 7 }");
-        check(
-            |t| t.apply(update(0, &[], &[B], vec![])),
-            "DuplicateKey { key: 1 }",
-        );
-        check(
-            |t| t.modify(vec![ids(&[9], &[0])]),
-            "KeyNotPresent { key: 9 }",
-        );
-        check(
-            |t| {
-                let change =
-                    ColumnChange::new("nope", vec![0], Arc::new(Int64Array::from(vec![1])))?;
-                t.modify(vec![change])
-            },
-            r#"UnknownColumn { column: "nope" }"#,
-        );
-        check(
-            |t| {
-                let fields = vec![Field::new("id", DataType::Int64, false)];
-                t.append(other_batch(
-                    fields,
-                    vec![Arc::new(Int64Array::from(vec![1]))],
-                ))
-            },
-            r#"MissingColumn { column: "name" }"#,
-        );
-        check(
-            |t| {
-                let fields = vec![
-                    Field::new("id", DataType::Utf8, false),
-                    Field::new("name", DataType::Utf8, true),
-                    Field::new("value", DataType::Utf8, true),
-                ];
-                let text: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
-                t.append(other_batch(fields, vec![text.clone(), text.clone(), text]))
-            },
-            r#"ColumnTypeMismatch { column: "id", expected: Int64, found: Utf8 }"#,
-        );
-        check(
-            |t| {
-                let mut fields: Vec<Field> = schema()
-                    .arrow()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone())
-                    .collect();
-                fields.push(Field::new("extra", DataType::Int64, true));
-                let mut columns = batch(&[A]).columns().to_vec();
-                columns.push(Arc::new(Int64Array::from(vec![1])));
-                t.append(other_batch(fields, columns))
-            },
-            r#"UnknownColumn { column: "extra" }"#,
-        );
-        check(
-            |t| t.apply_at(update(1, &[], &[], vec![])),
-            "StepOrder { previous: 1, next: 1 }",
-        );
-    }
-
-    #[test]
-    fn steps_keys_and_appends() {
-        let table = table(LiveTableOptions::default());
-        assert_eq!(
-            table
-                .apply(update(99, &[0], &[(100, 0, None, None)], vec![]))
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            table.next_key(),
-            101,
-            "explicit keys move the next key past them"
-        );
-        assert_eq!(table.append(batch(&[A])).unwrap(), 3);
-        assert_eq!(table.snapshot().unwrap().keys(), [1, 100, 101]);
-        assert_eq!(table.apply_at(update(10, &[], &[], vec![])).unwrap(), 10);
-        assert_eq!(table.step(), 10);
-
-        let copy = LiveTable::from_snapshot(table.snapshot().unwrap(), LiveTableOptions::default());
-        assert_eq!((copy.step(), copy.next_key()), (10, 102));
-        copy.advance_next_key(500);
-        copy.advance_next_key(7);
-        assert_eq!(copy.next_key(), 500, "never backwards");
-        copy.append(batch(&[A])).unwrap();
-        assert_eq!(copy.snapshot().unwrap().keys().last(), Some(&500));
-    }
-
-    /// Regression guard: subscribers must receive updates in the table's schema even when the
-    /// producer's batch orders its columns differently.
-    #[test]
-    fn published_updates_carry_the_table_schema() {
-        let table = table(LiveTableOptions::default());
-        let (_, mut subscription) = table.subscribe().unwrap();
-        let reordered = batch(&[A]).project(&[2, 0, 1]).unwrap();
-        table.append(reordered).unwrap();
-        let update = subscription.try_next().unwrap().unwrap();
-        assert_eq!(&update.schema(), schema().arrow());
-        assert_eq!(update.added(), &added(&[(2, 10, Some("a"), Some(1.0))]));
-    }
-
-    #[test]
-    fn blink_tables_hold_only_the_last_step() {
-        let table = table(LiveTableOptions::default().with_blink(true));
-        let (_, mut subscription) = table.subscribe().unwrap();
-        table.append(batch(&[(0, 5, None, None)])).unwrap();
-        let snapshot = table.snapshot().unwrap();
-        assert_eq!(snapshot_rows(&snapshot), owned(&[(2, 5, None, None)]));
-
-        let update = subscription.try_next().unwrap().unwrap();
-        assert_eq!(
-            update.removed(),
-            &set(&[0, 1]),
-            "the update says the old rows blinked out"
-        );
-        assert_eq!(update.added(), &added(&[(2, 5, None, None)]));
-
-        let error = table.modify(vec![ids(&[2], &[1])]).unwrap_err();
-        assert!(matches!(error, CoreError::BlinkModification { column } if column == "id"));
-        assert_eq!(
-            table
-                .apply(TableUpdate::empty(0, schema().arrow().clone()))
-                .unwrap(),
-            3
-        );
-        assert!(
-            table.snapshot().unwrap().is_empty(),
-            "an empty step blinks everything out"
-        );
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("upstream went away")]
-    struct Upstream;
-
-    #[test]
-    fn failure_reaches_readers_and_writers() {
-        let table = table(LiveTableOptions::default());
-        let (_, mut subscription) = table.subscribe().unwrap();
-        table.append(batch(&[A])).unwrap();
-        table.fail(Upstream);
-        table.fail("a second failure is ignored");
-
-        let cause = |error: CoreError| match error {
-            CoreError::TableFailed { source } => source.to_string(),
-            other => panic!("expected TableFailed, got {other:?}"),
-        };
-        assert_eq!(cause(table.snapshot().unwrap_err()), "upstream went away");
-        assert_eq!(cause(table.subscribe().unwrap_err()), "upstream went away");
-        assert_eq!(
-            cause(table.append(batch(&[A])).unwrap_err()),
-            "upstream went away"
-        );
-        assert_eq!(table.step(), 2);
-
-        // The subscriber first gets the step published before the failure, then the failure.
-        assert_eq!(subscription.try_next().unwrap().unwrap().step(), 2);
-        assert_eq!(
-            cause(subscription.try_next().unwrap().unwrap_err()),
-            "upstream went away"
-        );
-        assert!(subscription.try_next().is_none());
-        assert!(subscription.is_finished());
-    }
-
-    #[test]
-    fn dropping_the_table_ends_subscriptions_after_delivery() {
-        let table = table(LiveTableOptions::default());
-        let (_, mut subscription) = table.subscribe().unwrap();
-        assert_eq!(table.subscriber_count(), 1);
-        table.append(batch(&[A])).unwrap();
-        drop(table);
-        assert!(!subscription.is_finished());
-        assert_eq!(subscription.try_next().unwrap().unwrap().step(), 2);
-        assert!(subscription.try_next().is_none());
-        assert!(subscription.is_finished());
-    }
-
-    /// Regression guard for the lockstep guarantee under contention: subscriptions taken while
-    /// writers race must each reproduce the table exactly, including through lag resyncs.
-    #[test]
-    fn concurrent_writers_and_subscribers_stay_in_lockstep() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        const WRITES: i64 = 150;
-        let table = LiveTable::new(
-            schema(),
-            LiveTableOptions::default().with_subscriber_capacity(4),
-        );
-        let writers_done = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for writer in 0..2 {
-                let (table, writers_done) = (table.clone(), &writers_done);
-                scope.spawn(move || {
-                    for i in 0..WRITES {
-                        table.append(batch(&[(0, i, None, None)])).unwrap();
-                        if i % 3 == writer {
-                            // Races the other writer for the same key: one of them may miss.
-                            let first = table.snapshot().unwrap().keys()[0];
-                            let _ = table.remove(set(&[first]));
-                        }
-                    }
-                    writers_done.fetch_add(1, Ordering::SeqCst);
-                });
-            }
-            for _ in 0..2 {
-                let (table, writers_done) = (table.clone(), &writers_done);
-                scope.spawn(move || {
-                    let (mut mirror, mut subscription) = table.subscribe().unwrap();
-                    let mut follow = |mirror: &mut Snapshot| {
-                        if let Some(update) = subscription.try_next() {
-                            *mirror = mirror.apply(&update.unwrap()).unwrap();
-                        } else {
-                            std::thread::yield_now();
-                        }
-                    };
-                    while writers_done.load(Ordering::SeqCst) < 2 {
-                        follow(&mut mirror);
-                    }
-                    let last = table.snapshot().unwrap();
-                    while mirror.step() < last.step() {
-                        follow(&mut mirror);
-                    }
-                    assert_eq!(mirror, last);
-                });
-            }
-        });
-    }
-}
+mod tests;

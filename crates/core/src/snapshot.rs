@@ -1,8 +1,13 @@
 //! A consistent, immutable view of a whole table at one step.
 //!
-//! A snapshot is what a reader holds: the schema, the step, the row keys in ascending order and
-//! one record batch whose rows correspond to the keys. It is cheap to clone (keys, key set and
-//! columns are shared) and never changes, so a reader can keep it while the table moves on.
+//! A snapshot is what a reader holds: the schema, the step, and the rows as a sequence of
+//! key-ranged [`Chunk`]s (ascending keys within and across chunks, each chunk an Arrow batch).
+//! Chunks are shared (`Arc`) between snapshots, so cloning a snapshot, or deriving the next one
+//! from it, copies pointers, not rows; a reader can keep a snapshot while the table moves on.
+//!
+//! Readers take the rows as chunks ([`Snapshot::chunks`]) or as batches of a bounded size
+//! ([`Snapshot::batches`], what goes on the wire), and project columns without copying. Nothing
+//! hands out the table as one batch except the explicit, O(table) [`Snapshot::concat`].
 //!
 //! [`Snapshot::apply`] is the reference implementation of applying a [`TableUpdate`]: the live
 //! table uses it for every step, and a subscriber that keeps its own copy of the table uses it
@@ -10,27 +15,46 @@
 //!
 //! # Cost
 //!
-//! Applying an update rebuilds the table's single batch: removal is a `filter`, each changed
-//! column an `interleave` over that column, and added rows are concatenated (when their keys
-//! follow the table's, the common append case) or merged by key with `interleave`. Columns that
-//! nothing touches are shared, not copied. The cost is therefore linear in the rows of the
-//! touched columns, which is fine for the table sizes a live table holds; storing a table as
-//! key-ranged chunks so that an update touches only the chunks it hits is future work that
-//! would not change this API.
+//! With `c` chunks of at most `m` rows ([`ChunkBounds`], default 65,536) and an update touching
+//! `u` rows:
+//!
+//! * [`apply`](Snapshot::apply) validates the update with one key lookup per key it names
+//!   (O(u · log n)), rebuilds only the chunks the update touches (each rebuild is linear in that
+//!   chunk: `filter` for removals, `interleave` per changed column, `concat` or `interleave` to
+//!   add rows; untouched columns of a touched chunk are shared), and copies the other chunk
+//!   pointers (O(c)). Rows appended after the last key form a new tail chunk, which the
+//!   [size rules](crate::ChunkBounds) merge with its neighbours only when they are small or of
+//!   similar size, so a one-row append copies at most a few thousand rows on most steps and
+//!   never the table. A step therefore costs O(u · log n + touched chunks · m + c), independent
+//!   of the table's size for the usual small steps.
+//! * [`position_of`](Snapshot::position_of), [`key_at`](Snapshot::key_at) and
+//!   [`contains_key`](Snapshot::contains_key) are O(log n) (a prefix index of chunk row counts,
+//!   then a binary search inside one chunk).
+//! * [`project`](Snapshot::project) and [`batches`](Snapshot::batches) are O(c) and copy no
+//!   values.
+//! * [`concat`](Snapshot::concat), [`to_update`](Snapshot::to_update),
+//!   [`key_vec`](Snapshot::key_vec) and [`to_key_set`](Snapshot::to_key_set) are O(n): they
+//!   materialize the whole table.
 
+use std::fmt;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_select::concat::concat;
 
+use crate::apply::apply_chunked;
+use crate::chunk::{Chunk, ChunkBounds, ChunkListBuilder, ChunkStats};
 use crate::error::{CoreError, Result};
-use crate::kernels::{
-    batch_with_rows, conform_batch, drop_rows, merge_batches, merge_keys, overlay,
-};
+use crate::kernels::{batch_with_rows, conform_batch};
 use crate::row_set::{RowKey, RowSet, check_ascending};
 use crate::schema::{TableSchema, projection_indices};
 use crate::update::{AddedRows, Step, TableUpdate};
 
-/// The content of a table at one step: ascending row keys and the rows, in key order.
+/// The content of a table at one step: rows in ascending key order, held as shared key-ranged
+/// chunks.
+///
+/// Equality is logical: two snapshots are equal when they have the same schema, step, keys and
+/// values, however their rows are cut into chunks.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -39,37 +63,41 @@ use crate::update::{AddedRows, Step, TableUpdate};
 /// use tableshare_core::{Snapshot, TableSchema};
 ///
 /// let arrow = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
-/// let batch = RecordBatch::try_new(arrow.clone(), vec![Arc::new(Int64Array::from(vec![7, 8]))])?;
-/// let snapshot = Snapshot::new(TableSchema::unpartitioned(arrow)?, 3, vec![10, 20], batch)?;
+/// let batch = RecordBatch::try_new(arrow.clone(), vec![Arc::new(Int64Array::from(vec![7, 8, 9]))])?;
+/// let snapshot = Snapshot::new(TableSchema::unpartitioned(arrow)?, 3, vec![10, 20, 30], batch)?;
+///
+/// // Positions without scanning.
+/// assert_eq!(snapshot.position_of(20), Some(1));
+/// assert_eq!(snapshot.key_at(2), Some(30));
+///
+/// // Reading in bounded batches, as a sender would.
+/// let sizes: Vec<usize> = snapshot.batches(2).map(|(keys, _)| keys.len()).collect();
+/// assert_eq!(sizes, [2, 1]);
 ///
 /// // The snapshot as one update from the empty table, e.g. to send it over the wire.
-/// let rebuilt = Snapshot::empty(snapshot.schema().clone()).apply(&snapshot.to_update())?;
+/// let rebuilt = Snapshot::empty(snapshot.schema().clone()).apply(&snapshot.to_update()?)?;
 /// assert_eq!(rebuilt, snapshot);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub struct Snapshot {
     schema: TableSchema,
     step: Step,
-    keys: Arc<[RowKey]>,
-    key_set: Arc<RowSet>,
-    batch: RecordBatch,
+    bounds: ChunkBounds,
+    chunks: Arc<[Arc<Chunk>]>,
+    /// `starts[i]` is the number of rows before chunk `i`; one more entry holds the total.
+    starts: Arc<[usize]>,
 }
 
 impl Snapshot {
-    /// The empty table at step 0.
+    /// The empty table at step 0, with the default [`ChunkBounds`].
     pub fn empty(schema: TableSchema) -> Self {
-        let batch = RecordBatch::new_empty(schema.arrow().clone());
-        Self {
-            schema,
-            step: 0,
-            keys: Arc::from(Vec::new()),
-            key_set: Arc::new(RowSet::new()),
-            batch,
-        }
+        Self::from_chunks(schema, 0, ChunkBounds::default(), Vec::new())
     }
 
-    /// The table with rows `keys` (strictly ascending) holding `batch`'s values, at `step`.
+    /// The table with rows `keys` (strictly ascending) holding `batch`'s values, at `step`, cut
+    /// into chunks of the default [`ChunkBounds`]. Cutting is zero-copy for the values (slices
+    /// of `batch`); the keys are copied once.
     ///
     /// `batch`'s columns are matched to the schema by name.
     ///
@@ -91,14 +119,55 @@ impl Snapshot {
             });
         }
         let batch = conform_batch(schema.arrow(), &batch)?;
-        let key_set = Arc::new(RowSet::from_ascending_unchecked(&keys));
-        Ok(Self {
+        let bounds = ChunkBounds::default();
+        let chunks = cut(keys, batch, bounds);
+        Ok(Self::from_chunks(schema, step, bounds, chunks))
+    }
+
+    /// Assembles a snapshot from chunks that are already in key order and fit `bounds`.
+    pub(crate) fn from_chunks(
+        schema: TableSchema,
+        step: Step,
+        bounds: ChunkBounds,
+        chunks: Vec<Arc<Chunk>>,
+    ) -> Self {
+        let mut starts = Vec::with_capacity(chunks.len() + 1);
+        let mut total = 0usize;
+        for chunk in &chunks {
+            starts.push(total);
+            total += chunk.num_rows();
+        }
+        starts.push(total);
+        Self {
             schema,
             step,
-            keys: Arc::from(keys),
-            key_set,
-            batch,
-        })
+            bounds,
+            chunks: Arc::from(chunks),
+            starts: Arc::from(starts),
+        }
+    }
+
+    /// The same rows with other chunk bounds. Chunks over the new `max_rows` are cut (zero-copy
+    /// for values); chunks are never merged here, small ones merge as later steps touch them.
+    pub fn with_chunk_bounds(self, bounds: ChunkBounds) -> Self {
+        if bounds == self.bounds {
+            return self;
+        }
+        let mut chunks = Vec::with_capacity(self.chunks.len());
+        for chunk in self.chunks.iter() {
+            let rows = chunk.num_rows();
+            if rows <= bounds.max_rows() {
+                chunks.push(chunk.clone());
+                continue;
+            }
+            let mut offset = 0;
+            while offset < rows {
+                let len = bounds.max_rows().min(rows - offset);
+                chunks.push(Arc::new(chunk.slice(offset, len)));
+                offset += len;
+            }
+        }
+        Self::from_chunks(self.schema, self.step, bounds, chunks)
     }
 
     /// The schema.
@@ -111,32 +180,147 @@ impl Snapshot {
         self.step
     }
 
-    /// The row keys, ascending.
-    pub fn keys(&self) -> &[RowKey] {
-        &self.keys
-    }
-
-    /// The row keys as a set.
-    pub fn key_set(&self) -> &RowSet {
-        &self.key_set
-    }
-
-    /// The rows, in key order, with the schema's Arrow schema.
-    pub fn batch(&self) -> &RecordBatch {
-        &self.batch
+    /// The chunk bounds steps applied to this snapshot keep.
+    pub fn chunk_bounds(&self) -> ChunkBounds {
+        self.bounds
     }
 
     /// Number of rows.
     pub fn num_rows(&self) -> usize {
-        self.keys.len()
+        self.starts.last().copied().unwrap_or_default()
     }
 
     /// Whether the table has no rows.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.num_rows() == 0
+    }
+
+    /// The chunks, in key order (none is empty).
+    pub fn chunks(&self) -> impl ExactSizeIterator<Item = &Chunk> + '_ {
+        self.chunks.iter().map(AsRef::as_ref)
+    }
+
+    /// Number of chunks.
+    pub fn num_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub(crate) fn chunk_list(&self) -> &[Arc<Chunk>] {
+        &self.chunks
+    }
+
+    /// The rows as batches of at most `max_rows` rows (at least 1), in key order, each with its
+    /// keys. Batches are zero-copy slices of the chunks and never span two chunks, so some may
+    /// be shorter than `max_rows`.
+    pub fn batches(&self, max_rows: usize) -> impl Iterator<Item = (&[RowKey], RecordBatch)> + '_ {
+        let max_rows = max_rows.max(1);
+        self.chunks.iter().flat_map(move |chunk| {
+            let rows = chunk.num_rows();
+            (0..rows).step_by(max_rows).map(move |offset| {
+                let len = max_rows.min(rows - offset);
+                let keys = chunk.keys().get(offset..offset + len).unwrap_or_default();
+                (keys, chunk.batch().slice(offset, len))
+            })
+        })
+    }
+
+    /// The row keys, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = RowKey> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| chunk.keys().iter().copied())
+    }
+
+    /// The row keys, ascending, collected: O(table).
+    pub fn key_vec(&self) -> Vec<RowKey> {
+        let mut keys = Vec::with_capacity(self.num_rows());
+        keys.extend(self.keys());
+        keys
+    }
+
+    /// The row keys as a set: O(table).
+    pub fn to_key_set(&self) -> RowSet {
+        let mut set = RowSet::new();
+        for chunk in self.chunks.iter() {
+            set.union_with(&RowSet::from_ascending_unchecked(chunk.keys()));
+        }
+        set
+    }
+
+    /// The smallest key.
+    pub fn first_key(&self) -> Option<RowKey> {
+        self.chunks.first().map(|chunk| chunk.first_key())
+    }
+
+    /// The largest key.
+    pub fn last_key(&self) -> Option<RowKey> {
+        self.chunks.last().map(|chunk| chunk.last_key())
+    }
+
+    /// Index of the chunk whose key range would hold `key`: the first chunk whose last key is
+    /// not below it (`num_chunks()` if `key` is past the last key).
+    pub(crate) fn chunk_for(&self, key: RowKey) -> usize {
+        self.chunks.partition_point(|chunk| chunk.last_key() < key)
+    }
+
+    /// The position (rank) of `key` among the keys, if the table holds it. O(log n).
+    pub fn position_of(&self, key: RowKey) -> Option<usize> {
+        let index = self.chunk_for(key);
+        let chunk = self.chunks.get(index)?;
+        let offset = chunk.keys().binary_search(&key).ok()?;
+        Some(self.starts.get(index)? + offset)
+    }
+
+    /// The key at `position` in ascending key order (select), if `position < num_rows()`.
+    /// O(log n).
+    pub fn key_at(&self, position: usize) -> Option<RowKey> {
+        if position >= self.num_rows() {
+            return None;
+        }
+        let index = self.starts.partition_point(|start| *start <= position) - 1;
+        let chunk = self.chunks.get(index)?;
+        chunk
+            .keys()
+            .get(position - self.starts.get(index)?)
+            .copied()
+    }
+
+    /// Whether the table holds `key`. O(log n).
+    pub fn contains_key(&self, key: RowKey) -> bool {
+        self.position_of(key).is_some()
+    }
+
+    /// The whole table as one batch, in key order, with the schema's Arrow schema: an explicit
+    /// concatenation that copies every row (O(table)). Prefer [`chunks`](Self::chunks) or
+    /// [`batches`](Self::batches).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Arrow`] if Arrow cannot concatenate the columns (say, over 2 GiB of string
+    /// data in one column).
+    pub fn concat(&self) -> Result<RecordBatch> {
+        if let [only] = &*self.chunks {
+            return Ok(only.batch().clone());
+        }
+        let columns = (0..self.schema.arrow().fields().len())
+            .map(|index| {
+                let parts: Vec<&dyn arrow_array::Array> = self
+                    .chunks
+                    .iter()
+                    .map(|chunk| chunk.batch().column(index).as_ref())
+                    .collect();
+                if parts.is_empty() {
+                    let field = self.schema.arrow().field(index);
+                    return Ok(arrow_array::new_empty_array(field.data_type()));
+                }
+                concat(&parts).map_err(CoreError::arrow("concatenating a snapshot"))
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        batch_with_rows(self.schema.arrow().clone(), columns, self.num_rows())
     }
 
     /// The snapshot restricted to `columns`, in that order (see [`TableSchema::project`]).
+    /// Shares keys and values with `self`: O(chunks).
     ///
     /// # Errors
     ///
@@ -144,31 +328,48 @@ impl Snapshot {
     pub fn project<S: AsRef<str>>(&self, columns: &[S]) -> Result<Snapshot> {
         let schema = self.schema.project(columns)?;
         let indices = projection_indices(self.schema.arrow(), columns)?;
-        let projected = self
-            .batch
-            .project(&indices)
-            .map_err(CoreError::arrow("projecting rows"))?;
-        let batch = batch_with_rows(
-            schema.arrow().clone(),
-            projected.columns().to_vec(),
-            self.num_rows(),
-        )?;
+        let chunks = self
+            .chunks
+            .iter()
+            .map(|chunk| {
+                let columns = indices
+                    .iter()
+                    .map(|index| chunk.batch().column(*index).clone())
+                    .collect();
+                let batch = batch_with_rows(schema.arrow().clone(), columns, chunk.num_rows())?;
+                Ok(Arc::new(Chunk::new_unchecked(
+                    chunk.shared_keys().clone(),
+                    batch,
+                )))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             schema,
             step: self.step,
-            keys: self.keys.clone(),
-            key_set: self.key_set.clone(),
-            batch,
+            bounds: self.bounds,
+            chunks: Arc::from(chunks),
+            starts: self.starts.clone(),
         })
     }
 
     /// The whole snapshot as one update from the empty table, producing this snapshot's step.
-    pub fn to_update(&self) -> TableUpdate {
-        let added = AddedRows::new_unchecked(self.keys.to_vec(), self.batch.clone());
-        TableUpdate::from_parts_unchecked(self.step, RowSet::new(), added, Vec::new())
+    /// O(table): the rows are concatenated into one added batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`concat`](Self::concat).
+    pub fn to_update(&self) -> Result<TableUpdate> {
+        let added = AddedRows::new_unchecked(self.key_vec(), self.concat()?);
+        Ok(TableUpdate::from_parts_unchecked(
+            self.step,
+            RowSet::new(),
+            added,
+            Vec::new(),
+        ))
     }
 
-    /// The table after `update`, at `update`'s step. `self` is unchanged.
+    /// The table after `update`, at `update`'s step. `self` is unchanged and shares every chunk
+    /// the update does not touch with the result.
     ///
     /// The update's added batch is matched to the schema by column name, so it may come from a
     /// producer that orders columns differently.
@@ -179,6 +380,11 @@ impl Snapshot {
     /// a column that does not fit the schema; [`CoreError::KeyNotPresent`] or
     /// [`CoreError::DuplicateKey`] (see [`TableUpdate::validate_against`]).
     pub fn apply(&self, update: &TableUpdate) -> Result<Snapshot> {
+        self.apply_counted(update).map(|(snapshot, _)| snapshot)
+    }
+
+    /// [`apply`](Self::apply), also counting the chunk splits and merges it took.
+    pub(crate) fn apply_counted(&self, update: &TableUpdate) -> Result<(Snapshot, ChunkStats)> {
         if update.step() < self.step {
             return Err(CoreError::StepOrder {
                 previous: self.step,
@@ -186,199 +392,93 @@ impl Snapshot {
             });
         }
         let update = update.clone().conform(self.schema.arrow())?;
-        update.validate_against(&self.key_set)?;
-        let schema = self.schema.arrow();
+        update.validate_with(|key| self.contains_key(key))?;
+        let (chunks, stats) = apply_chunked(self, &update)?;
+        let snapshot = Self::from_chunks(self.schema.clone(), update.step(), self.bounds, chunks);
+        Ok((snapshot, stats))
+    }
+}
 
-        // 1. Removals.
-        let (keys, batch) = if update.removed().is_empty() {
-            (self.keys.to_vec(), self.batch.clone())
-        } else {
-            drop_rows(&self.keys, &self.batch, update.removed())?
-        };
+/// Cuts `keys`/`batch` into chunks of at most `bounds.max_rows()` rows (zero-copy slices).
+fn cut(keys: Vec<RowKey>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Chunk>> {
+    let rows = keys.len();
+    if rows == 0 {
+        return Vec::new();
+    }
+    if rows <= bounds.max_rows() {
+        return vec![Arc::new(Chunk::new_unchecked(Arc::from(keys), batch))];
+    }
+    keys.chunks(bounds.max_rows())
+        .scan(0, |offset, part| {
+            let chunk = Chunk::new_unchecked(Arc::from(part), batch.slice(*offset, part.len()));
+            *offset += part.len();
+            Some(Arc::new(chunk))
+        })
+        .collect()
+}
 
-        // 2. Column changes, on the rows that remain (changes never touch added rows).
-        let mut columns = batch.columns().to_vec();
-        for change in update.modified() {
-            let index = self.schema.index_of(change.column())?;
-            if let Some(column) = columns.get_mut(index) {
-                *column = overlay(column, &keys, change.keys(), change.values())?;
+/// Chunks built from keys and rows in key order with `bounds`' size rules (used for rows added
+/// past the end of a table).
+pub(crate) fn chunks_of(
+    builder: &mut ChunkListBuilder,
+    keys: &[RowKey],
+    batch: &RecordBatch,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    builder.push(Arc::new(Chunk::new_unchecked(
+        Arc::from(keys),
+        batch.clone(),
+    )))
+}
+
+impl PartialEq for Snapshot {
+    /// Same schema, step, keys and values, however the rows are chunked.
+    fn eq(&self, other: &Self) -> bool {
+        if self.schema != other.schema
+            || self.step != other.step
+            || self.num_rows() != other.num_rows()
+        {
+            return false;
+        }
+        let (mut left, mut right) = (self.chunks.iter(), other.chunks.iter());
+        let (mut a, mut b) = (left.next(), right.next());
+        let (mut at_a, mut at_b) = (0, 0);
+        while let (Some(chunk_a), Some(chunk_b)) = (a, b) {
+            let len = (chunk_a.num_rows() - at_a).min(chunk_b.num_rows() - at_b);
+            if chunk_a.keys().get(at_a..at_a + len) != chunk_b.keys().get(at_b..at_b + len)
+                || chunk_a.batch().slice(at_a, len) != chunk_b.batch().slice(at_b, len)
+            {
+                return false;
+            }
+            at_a += len;
+            at_b += len;
+            if at_a == chunk_a.num_rows() {
+                (a, at_a) = (left.next(), 0);
+            }
+            if at_b == chunk_b.num_rows() {
+                (b, at_b) = (right.next(), 0);
             }
         }
-        let batch = batch_with_rows(schema.clone(), columns, keys.len())?;
+        true
+    }
+}
 
-        // 3. Additions, merged by key.
-        let added = update.added();
-        let (keys, batch) = if added.is_empty() {
-            (keys, batch)
-        } else {
-            let (merged, plan) = merge_keys(&keys, added.keys());
-            (merged, merge_batches(&batch, added.batch(), &plan)?)
-        };
-
-        let mut key_set = self.key_set.difference(update.removed());
-        key_set.union_with(&added.key_set());
-        Ok(Snapshot {
-            schema: self.schema.clone(),
-            step: update.step(),
-            keys: Arc::from(keys),
-            key_set: Arc::new(key_set),
-            batch,
-        })
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Snapshot");
+        debug
+            .field("schema", &self.schema)
+            .field("step", &self.step)
+            .field("rows", &self.num_rows())
+            .field("chunks", &self.chunks.len());
+        if self.num_rows() <= 32 {
+            debug.field("keys", &self.key_vec());
+        }
+        debug.finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::{Float64Array, Int64Array, StringArray};
-    use arrow_schema::{DataType, Field, Schema};
-
-    use super::*;
-    use crate::test_support::{
-        Row, ids, names, owned, schema, snapshot, snapshot_rows, update, values,
-    };
-
-    /// Applies `update` to a table of `start` at step 1; `expected` is the rows after, or the
-    /// error's Debug form.
-    fn check(start: &[Row], update: TableUpdate, expected: std::result::Result<&[Row], &str>) {
-        let before = snapshot(1, start);
-        match (before.apply(&update), expected) {
-            (Ok(after), Ok(rows)) => {
-                assert_eq!(snapshot_rows(&after), owned(rows));
-                assert_eq!(after.step(), update.step());
-                assert_eq!(after.key_set().to_vec(), after.keys());
-            }
-            (Err(error), Err(expected)) => assert_eq!(format!("{error:?}"), expected),
-            (got, expected) => panic!("{update:?}: got {got:?}, expected {expected:?}"),
-        }
-        assert_eq!(before, snapshot(1, start), "a snapshot never changes");
-    }
-
-    const A: Row = (1, 10, Some("a"), Some(1.0));
-    const B: Row = (5, 50, None, None);
-    const C: Row = (9, 90, Some("c"), Some(9.0));
-
-    #[test]
-    fn applying_updates() {
-        check(&[], update(2, &[], &[A, B], vec![]), Ok(&[A, B]));
-        check(&[A], update(2, &[], &[C], vec![]), Ok(&[A, C]));
-        check(&[A, C], update(2, &[], &[B], vec![]), Ok(&[A, B, C]));
-        check(&[A, B, C], update(2, &[1, 9], &[], vec![]), Ok(&[B]));
-        check(&[A, B, C], update(2, &[1, 5, 9], &[], vec![]), Ok(&[]));
-        check(
-            &[A, B],
-            update(2, &[5], &[(5, 0, Some("new"), None)], vec![]),
-            Ok(&[A, (5, 0, Some("new"), None)]),
-        );
-        check(
-            &[A, B, C],
-            update(
-                2,
-                &[1],
-                &[(0, 7, None, None)],
-                vec![ids(&[9], &[91]), names(&[5, 9], &[Some("b"), None])],
-            ),
-            Ok(&[
-                (0, 7, None, None),
-                (5, 50, Some("b"), None),
-                (9, 91, None, Some(9.0)),
-            ]),
-        );
-        check(
-            &[A, B, C],
-            update(2, &[], &[], vec![values(&[1, 5, 9], &[None, None, None])]),
-            Ok(&[
-                (1, 10, Some("a"), None),
-                (5, 50, None, None),
-                (9, 90, Some("c"), None),
-            ]),
-        );
-        check(&[A], update(1, &[], &[], vec![]), Ok(&[A]));
-    }
-
-    #[test]
-    fn invalid_updates_are_rejected() {
-        check(
-            &[A],
-            update(2, &[5], &[], vec![]),
-            Err("KeyNotPresent { key: 5 }"),
-        );
-        check(
-            &[A],
-            update(2, &[], &[(1, 0, None, None)], vec![]),
-            Err("DuplicateKey { key: 1 }"),
-        );
-        check(
-            &[A],
-            update(2, &[], &[], vec![ids(&[2], &[0])]),
-            Err("KeyNotPresent { key: 2 }"),
-        );
-        check(
-            &[A],
-            update(0, &[], &[], vec![]),
-            Err("StepOrder { previous: 1, next: 0 }"),
-        );
-    }
-
-    #[test]
-    fn added_columns_are_matched_by_name() {
-        let reordered = Arc::new(Schema::new(vec![
-            Field::new("value", DataType::Float64, true),
-            Field::new("id", DataType::Int64, true),
-            Field::new("name", DataType::Utf8, true),
-        ]));
-        let batch = |ids: Vec<Option<i64>>| {
-            RecordBatch::try_new(
-                reordered.clone(),
-                vec![
-                    Arc::new(Float64Array::from(vec![Some(2.0)])),
-                    Arc::new(Int64Array::from(ids)),
-                    Arc::new(StringArray::from(vec![Some("r")])),
-                ],
-            )
-            .unwrap()
-        };
-        let make = |ids| {
-            TableUpdate::new(
-                2,
-                RowSet::new(),
-                AddedRows::new(vec![3], batch(ids)).unwrap(),
-                vec![],
-            )
-            .unwrap()
-        };
-        check(
-            &[A],
-            make(vec![Some(30)]),
-            Ok(&[A, (3, 30, Some("r"), Some(2.0))]),
-        );
-        // The table's `id` is not nullable even though the producer's is.
-        check(
-            &[A],
-            make(vec![None]),
-            Err(r#"NullInNonNullableColumn { column: "id", nulls: 1 }"#),
-        );
-    }
-
-    #[test]
-    fn snapshot_round_trips_through_an_update_and_projects() {
-        let full = snapshot(7, &[A, B, C]);
-        let rebuilt = Snapshot::empty(schema()).apply(&full.to_update()).unwrap();
-        assert_eq!(rebuilt, full);
-
-        let projected = full.project(&["value", "id"]).unwrap();
-        assert_eq!(projected.keys(), full.keys());
-        assert_eq!(projected.schema().partition_columns(), ["id"]);
-        assert_eq!(projected.batch().column(0), full.batch().column(2));
-        let none = full.project::<&str>(&[]).unwrap();
-        assert_eq!(
-            (
-                none.num_rows(),
-                none.batch().num_rows(),
-                none.batch().num_columns()
-            ),
-            (3, 3, 0)
-        );
-    }
-}
+mod tests;

@@ -1,364 +1,342 @@
-//! Following a live table: every step after a snapshot, exactly once, in bounded memory.
+//! Following a live table: every step after a known one, exactly once, in bounded memory.
 //!
-//! A [`Subscription`] reads the table's broadcast ring. Each call to
-//! [`next`](Subscription::next) (or [`try_next`](Subscription::try_next)) takes every update
-//! already queued and coalesces them into one, so a reader that fell behind catches up in one
-//! step and a fast reader sees every step. What it returns always takes the reader from the
-//! step it last received to a later one: no gap, no duplicate.
+//! A [`Subscription`] is a cursor into the table's [history](crate::history) of recent steps.
+//! Each call to [`next`](Subscription::next) (or [`try_next`](Subscription::try_next)) takes
+//! every step recorded after the cursor and coalesces them into one update, so a reader that
+//! fell behind catches up in one step and a fast reader sees every step. What it returns always
+//! takes the reader from the step it last received to a later one: no gap, no duplicate.
 //!
-//! If the reader fell so far behind that the ring overwrote updates it never saw, it cannot
-//! coalesce them any more. It then *resyncs*: it takes a fresh snapshot of the table at step
-//! `c` and returns one update to step `c` that removes every row the reader holds and adds the
-//! whole snapshot, and it skips queued updates up to `c`. To do so the subscription tracks the
-//! key set the reader holds (roaring set operations per update, no row data). Memory per
-//! subscriber is therefore bounded by the ring capacity and the table size, never by the lag,
-//! and the writer never waits for any reader.
+//! A schema change is a step that cannot be coalesced with its neighbours: it arrives as an
+//! event of its own ([`TableEvent::SchemaChange`]) between the updates before it and those
+//! after it.
 //!
-//! A resync replaces rows the reader may hold unchanged. That costs bandwidth, not correctness,
-//! and only happens to readers that lag by more than the ring capacity
-//! ([`LiveTableOptions::subscriber_capacity`](crate::LiveTableOptions::subscriber_capacity)).
+//! If the reader fell further behind than its capacity ([`SubscribeOptions::capacity`]) or the
+//! table's history, it *resyncs*: it takes the table's current snapshot and returns one
+//! [reset](crate::TableUpdate::reset) update to its step (every row the reader holds goes, the
+//! snapshot comes), preceded by a schema change event if the schema changed in between. A reset
+//! needs no knowledge of what the reader holds, so the subscription tracks no keys: its memory is
+//! a cursor, and the table's history is shared by all subscribers.
 
-use std::error::Error as StdError;
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::watch;
 
 use crate::error::{CoreError, Result};
-use crate::live::Shared;
-use crate::row_set::RowSet;
+use crate::history::{Entry, SchemaEntry};
+use crate::live::{State, lock};
+use crate::schema::TableSchema;
+use crate::schema_change::{ColumnId, SchemaChange};
 use crate::snapshot::Snapshot;
 use crate::update::{AddedRows, Step, TableUpdate};
 
-/// What a live table publishes.
-#[derive(Clone)]
-pub(crate) enum Event {
-    /// A step.
-    Update(Arc<TableUpdate>),
-    /// The table failed; nothing follows.
-    Failed(Arc<dyn StdError + Send + Sync>),
+/// How a subscription follows its table.
+///
+/// ```
+/// use tableshare_core::SubscribeOptions;
+///
+/// assert_eq!(SubscribeOptions::default().with_capacity(8).capacity, 8);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// How many steps the subscriber may fall behind and still catch up by coalescing them
+    /// (default 64, at least 1). Further behind, it resyncs from a snapshot. Capped in effect by
+    /// the table's [`history_capacity`](crate::LiveTableOptions::history_capacity).
+    pub capacity: usize,
 }
 
-/// The updates of a [`LiveTable`](crate::LiveTable) after a snapshot, from
-/// [`LiveTable::subscribe`](crate::LiveTable::subscribe).
+impl SubscribeOptions {
+    /// The default capacity.
+    pub const DEFAULT_CAPACITY: usize = 64;
+
+    /// With a capacity of `capacity` steps.
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+        }
+    }
+}
+
+/// What a subscription delivers.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TableEvent {
+    /// Rows changed: one or more steps, coalesced.
+    Update(TableUpdate),
+    /// The schema changed; the updates after it are under the new schema.
+    SchemaChange(SchemaChange),
+}
+
+impl TableEvent {
+    /// The step the event takes the reader to.
+    pub fn step(&self) -> Step {
+        match self {
+            Self::Update(update) => update.step(),
+            Self::SchemaChange(change) => change.step(),
+        }
+    }
+
+    /// The update, if this is one.
+    pub fn into_update(self) -> Option<TableUpdate> {
+        match self {
+            Self::Update(update) => Some(update),
+            Self::SchemaChange(_) => None,
+        }
+    }
+
+    /// A reader's copy after this event: [`Snapshot::apply`] or [`SchemaChange::apply`].
+    ///
+    /// # Errors
+    ///
+    /// As those.
+    pub fn apply_to(&self, snapshot: &Snapshot) -> Result<Snapshot> {
+        match self {
+            Self::Update(update) => snapshot.apply(update),
+            Self::SchemaChange(change) => change.apply(snapshot),
+        }
+    }
+}
+
+/// The steps of a [`LiveTable`](crate::LiveTable) after a known one, from
+/// [`LiveTable::subscribe`](crate::LiveTable::subscribe) or
+/// [`LiveTable::subscribe_from`](crate::LiveTable::subscribe_from).
 ///
-/// Each [`next`](Self::next) or [`try_next`](Self::try_next) returns one update that takes the
-/// reader from the step it last received (at first, the snapshot's) to the newest step
-/// published: every step published in between, [coalesced](crate::TableUpdate::coalesce). A
-/// reader that keeps up sees every step; one that falls behind catches up in one update. Apply
-/// what you receive to the snapshot with [`Snapshot::apply`] to follow the table.
+/// Each [`next`](Self::next) or [`try_next`](Self::try_next) returns one [`TableEvent`] that
+/// takes the reader from the step it last received to a later one: every update recorded in
+/// between, [coalesced](crate::TableUpdate::coalesce), or a schema change. Apply what you receive
+/// to your copy with [`TableEvent::apply_to`] to follow the table.
 ///
-/// If the reader falls further behind than the table's ring holds
-/// ([`LiveTableOptions::subscriber_capacity`](crate::LiveTableOptions::subscriber_capacity)),
-/// the missed updates are gone, so the subscription *resyncs*: it returns one update to the
-/// table's current step that removes every row the reader holds and adds the whole current
-/// table (counted by [`resyncs`](Self::resyncs)). That costs bandwidth, not correctness.
+/// If the reader falls further behind than its capacity, it *resyncs*: one
+/// [reset](crate::TableUpdate::reset) update to the table's current step (counted by
+/// [`resyncs`](Self::resyncs)). That costs bandwidth, not correctness.
 ///
-/// Dropping the subscription unsubscribes. It does not keep the table alive.
+/// Dropping the subscription unsubscribes. While it lives it keeps the table's last state
+/// reachable, so that it can deliver what was recorded before the last handle was dropped.
 pub struct Subscription {
-    table: Weak<Shared>,
-    receiver: broadcast::Receiver<Event>,
-    /// The step of the last update delivered (initially the snapshot's).
-    step: Step,
-    /// The keys the reader holds after the last update delivered.
-    keys: RowSet,
+    state: Arc<Mutex<State>>,
+    wake: watch::Receiver<()>,
+    /// The step of the last event delivered (initially the reader's).
+    cursor: Step,
+    capacity: usize,
+    /// The reader's schema and column identities, when known.
+    known: Option<(TableSchema, Arc<[ColumnId]>)>,
+    /// The next delivery must be a reset (a resync began with a schema change).
+    must_reset: bool,
     resyncs: u64,
-    /// Set when the table failed; delivered after any pending update.
-    failure: Option<Arc<dyn StdError + Send + Sync>>,
-    /// No update will follow (the table is gone, or failed).
+    /// No event will follow (the table is gone, or failed and the failure was delivered).
     finished: bool,
 }
 
-/// One thing read from the ring.
-enum Received {
-    Event(Event),
-    Lagged,
-    Closed,
+/// What to deliver, decided under the state lock and carried out after it.
+enum Plan {
+    Updates(Vec<Arc<TableUpdate>>),
+    Schema(SchemaChange, Option<(TableSchema, Arc<[ColumnId]>)>),
+    Reset(Snapshot),
+    Fail(CoreError),
+    Nothing,
 }
 
 impl Subscription {
     pub(crate) fn new(
-        table: Weak<Shared>,
-        receiver: broadcast::Receiver<Event>,
-        snapshot: &Snapshot,
+        state: Arc<Mutex<State>>,
+        wake: watch::Receiver<()>,
+        cursor: Step,
+        known: Option<(TableSchema, Arc<[ColumnId]>)>,
+        options: SubscribeOptions,
     ) -> Self {
         Self {
-            table,
-            receiver,
-            step: snapshot.step(),
-            keys: snapshot.key_set().clone(),
+            state,
+            wake,
+            cursor,
+            capacity: options.capacity.max(1),
+            known,
+            must_reset: false,
             resyncs: 0,
-            failure: None,
             finished: false,
         }
     }
 
-    /// Waits for the next update: every step published since the last one returned, coalesced
-    /// into one update that produces the latest of them.
+    /// Waits for the next event: every step recorded since the last one returned, coalesced
+    /// into one update that produces the latest of them, or a schema change.
     ///
     /// Returns `Some(Err(`[`CoreError::TableFailed`]`))` once when the table fails (after the
-    /// steps published before the failure), and `None` after that or when every handle to the
-    /// table has been dropped and every update delivered.
+    /// steps recorded before the failure), and `None` after that or when every handle to the
+    /// table has been dropped and every step delivered.
     ///
     /// Cancel safe: if the future is dropped before it completes (say, in a `select!`), no
-    /// update is lost; the next call returns it.
-    pub async fn next(&mut self) -> Option<Result<TableUpdate>> {
+    /// step is lost; the next call returns it.
+    pub async fn next(&mut self) -> Option<Result<TableEvent>> {
         loop {
-            if let Some(end) = self.take_end() {
-                return end;
+            let closed = self.wake.has_changed().is_err();
+            self.wake.borrow_and_update();
+            if let Some(event) = self.poll() {
+                return Some(event);
             }
-            let received = match self.receiver.recv().await {
-                Ok(event) => Received::Event(event),
-                Err(RecvError::Lagged(_)) => Received::Lagged,
-                Err(RecvError::Closed) => Received::Closed,
-            };
-            if let Some(outcome) = self.collect(received) {
-                return Some(outcome);
+            if self.finished || closed {
+                self.finished = true;
+                return None;
             }
+            // An error means the table is gone; the next round delivers what is left.
+            let _ = self.wake.changed().await;
         }
     }
 
-    /// Like [`next`](Self::next), without waiting: `None` when no update is ready now. Use
+    /// Like [`next`](Self::next), without waiting: `None` when no event is ready now. Use
     /// [`is_finished`](Self::is_finished) to tell "nothing yet" from "nothing ever".
-    pub fn try_next(&mut self) -> Option<Result<TableUpdate>> {
-        loop {
-            if let Some(end) = self.take_end() {
-                return end;
-            }
-            let received = match self.receiver.try_recv() {
-                Ok(event) => Received::Event(event),
-                Err(TryRecvError::Lagged(_)) => Received::Lagged,
-                Err(TryRecvError::Closed) => Received::Closed,
-                Err(TryRecvError::Empty) => return None,
-            };
-            if let Some(outcome) = self.collect(received) {
-                return Some(outcome);
-            }
+    pub fn try_next(&mut self) -> Option<Result<TableEvent>> {
+        let closed = self.wake.has_changed().is_err();
+        let event = self.poll();
+        if event.is_none() && closed {
+            self.finished = true;
         }
+        event
     }
 
-    /// The step of the last update returned (at first, the snapshot's step).
+    /// The step of the last event returned (at first, the reader's step).
     pub fn step(&self) -> Step {
-        self.step
+        self.cursor
     }
 
-    /// The keys the reader holds after the updates returned so far.
-    pub fn keys(&self) -> &RowSet {
-        &self.keys
-    }
-
-    /// How many times this subscription fell behind the ring and resynced from a snapshot.
+    /// How many times this subscription fell behind and resynced from a snapshot.
     pub fn resyncs(&self) -> u64 {
         self.resyncs
     }
 
-    /// Whether the subscription has ended: no update or error will follow.
+    /// Whether the subscription has ended: no event or error will follow.
     pub fn is_finished(&self) -> bool {
-        self.finished && self.failure.is_none()
+        self.finished
     }
 
-    /// If the subscription is at its end, what to return: the failure (once), then `None`.
-    fn take_end(&mut self) -> Option<Option<Result<TableUpdate>>> {
-        if let Some(source) = self.failure.take() {
-            return Some(Some(Err(CoreError::TableFailed { source })));
+    /// The next event, if one is ready.
+    fn poll(&mut self) -> Option<Result<TableEvent>> {
+        if self.finished {
+            return None;
         }
-        self.finished.then_some(None)
-    }
-
-    /// Folds `first` and everything queued behind it into one update and delivers it; `None`
-    /// if nothing new came of it (only stale updates, or the end).
-    fn collect(&mut self, first: Received) -> Option<Result<TableUpdate>> {
-        let mut pending = None;
-        // Read at most what was queued when we started, so a fast writer cannot keep a reader
-        // coalescing forever.
-        let mut budget = self.receiver.len();
-        let mut received = first;
-        loop {
-            match self.absorb(received, &mut pending) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(error) => {
-                    self.finished = true;
-                    return Some(Err(error));
-                }
-            }
-            if budget == 0 {
-                break;
-            }
-            budget -= 1;
-            received = match self.receiver.try_recv() {
-                Ok(event) => Received::Event(event),
-                Err(TryRecvError::Lagged(_)) => Received::Lagged,
-                Err(TryRecvError::Closed) => Received::Closed,
-                Err(TryRecvError::Empty) => break,
-            };
-        }
-        let update = pending?;
-        self.keys.difference_with(update.removed());
-        self.keys.union_with(&update.added().key_set());
-        self.step = update.step();
-        Some(Ok(update))
-    }
-
-    /// Adds one received item to `pending`; returns whether to keep reading.
-    fn absorb(&mut self, received: Received, pending: &mut Option<TableUpdate>) -> Result<bool> {
-        match received {
-            Received::Event(Event::Update(update)) => {
-                let reached = pending.as_ref().map_or(self.step, TableUpdate::step);
-                if update.step() <= reached {
-                    // Already covered by a resync snapshot.
-                    return Ok(true);
-                }
-                let update = Arc::unwrap_or_clone(update);
-                *pending = Some(match pending.take() {
-                    None => update,
-                    Some(earlier) => earlier.coalesce(update)?,
-                });
-                Ok(true)
-            }
-            Received::Event(Event::Failed(source)) => {
-                self.failure = Some(source);
+        let plan = self.plan();
+        let outcome = match plan {
+            Plan::Nothing => return None,
+            Plan::Fail(error) => {
                 self.finished = true;
-                Ok(false)
+                Err(error)
             }
-            Received::Lagged => match self.resync() {
-                Ok(Some(update)) => {
-                    *pending = Some(update);
-                    Ok(true)
-                }
-                Ok(None) => {
-                    self.finished = true;
-                    Ok(false)
-                }
-                Err(CoreError::TableFailed { source }) => {
-                    self.failure = Some(source);
-                    self.finished = true;
-                    Ok(false)
-                }
-                Err(error) => Err(error),
-            },
-            Received::Closed => {
-                self.finished = true;
-                Ok(false)
+            Plan::Schema(change, known) => {
+                self.cursor = change.step();
+                self.known = known;
+                Ok(TableEvent::SchemaChange(change))
             }
-        }
-    }
-
-    /// One update from what the reader holds to a fresh snapshot; `None` if the table is gone.
-    fn resync(&mut self) -> Result<Option<TableUpdate>> {
-        let Some(table) = self.table.upgrade() else {
-            return Ok(None);
+            Plan::Updates(updates) => self.coalesce(updates).map(TableEvent::Update),
+            Plan::Reset(snapshot) => self.reset(&snapshot).map(TableEvent::Update),
         };
-        let snapshot = table.snapshot()?;
+        Some(outcome)
+    }
+
+    /// Decides what to deliver, under the state lock (O(steps read) `Arc` clones).
+    fn plan(&mut self) -> Plan {
+        let state = lock(&self.state);
+        let entries = if self.must_reset {
+            None
+        } else {
+            state
+                .history
+                .since(self.cursor)
+                .filter(|entries| entries.len() <= self.capacity)
+        };
+        let Some(entries) = entries else {
+            // Out of reach: resync, unless the table failed.
+            if let Err(error) = state.check_failed() {
+                return Plan::Fail(error);
+            }
+            if self.cursor < state.schema_step {
+                let current = (state.snapshot.schema().clone(), state.columns.clone());
+                let change = self.change_to(state.schema_step, &current, None, true);
+                self.must_reset = true;
+                return Plan::Schema(change, Some(current));
+            }
+            return Plan::Reset(state.snapshot.clone());
+        };
+        let mut updates = Vec::new();
+        for (step, entry) in entries {
+            match entry {
+                Entry::Update(update) => updates.push(update.clone()),
+                Entry::Schema(entry) if updates.is_empty() => {
+                    let current = (entry.schema.clone(), entry.columns.clone());
+                    let change = self.change_to(*step, &current, Some(entry), false);
+                    return Plan::Schema(change, Some(current));
+                }
+                Entry::Schema(_) => break,
+            }
+        }
+        if !updates.is_empty() {
+            return Plan::Updates(updates);
+        }
+        match state.check_failed() {
+            Err(error) => Plan::Fail(error),
+            Ok(()) => Plan::Nothing,
+        }
+    }
+
+    /// The schema change from the reader's columns to `target` at `step`. Columns are matched
+    /// by identity: the reader's own when known, else those recorded with `entry`.
+    fn change_to(
+        &self,
+        step: Step,
+        target: &(TableSchema, Arc<[ColumnId]>),
+        entry: Option<&SchemaEntry>,
+        resync: bool,
+    ) -> SchemaChange {
+        let previous = self
+            .known
+            .as_ref()
+            .map(|(schema, ids)| (schema, ids.as_ref()));
+        let previous =
+            previous.or(entry.map(|entry| (&entry.previous, entry.previous_columns.as_ref())));
+        let change = match previous {
+            Some((schema, ids)) => SchemaChange::between(step, schema, ids, &target.0, &target.1),
+            None => SchemaChange::new(step, target.0.clone(), vec![None; target.1.len()]),
+        };
+        if resync { change.for_resync() } else { change }
+    }
+
+    /// Folds `updates` (consecutive, after the cursor) into one.
+    fn coalesce(&mut self, updates: Vec<Arc<TableUpdate>>) -> Result<TableUpdate> {
+        let mut updates = updates.into_iter().map(Arc::unwrap_or_clone);
+        let first = updates.next().ok_or(CoreError::StepOrder {
+            previous: self.cursor,
+            next: self.cursor,
+        })?;
+        let update = updates.try_fold(first, TableUpdate::coalesce)?;
+        self.cursor = update.step();
+        Ok(update)
+    }
+
+    /// One update from whatever the reader holds to `snapshot` (O(table), on the reader's side).
+    fn reset(&mut self, snapshot: &Snapshot) -> Result<TableUpdate> {
+        let added = AddedRows::new_unchecked(snapshot.key_vec(), snapshot.concat()?);
+        self.cursor = snapshot.step();
+        self.must_reset = false;
         self.resyncs += 1;
-        let added = AddedRows::new_unchecked(snapshot.keys().to_vec(), snapshot.batch().clone());
-        let update = TableUpdate::from_parts_unchecked(
-            snapshot.step(),
-            self.keys.clone(),
-            added,
-            Vec::new(),
-        );
-        Ok(Some(update))
+        Ok(TableUpdate::reset(snapshot.step(), added))
     }
 }
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
-            .field("step", &self.step)
-            .field("rows", &self.keys.len())
-            .field("queued", &self.receiver.len())
+            .field("step", &self.cursor)
+            .field("capacity", &self.capacity)
             .field("resyncs", &self.resyncs)
-            .field("failed", &self.failure.is_some())
             .field("finished", &self.finished)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::test_support::{Row, batch, ids, schema, set};
-    use crate::{LiveTable, LiveTableOptions};
-
-    const A: Row = (0, 1, None, None);
-
-    /// Subscribes to a table with a ring of `capacity`, runs `writes` appends, then reads once
-    /// with `try_next`; `expected` is (step reached, resyncs, removed keys, added keys).
-    fn check(capacity: usize, writes: usize, expected: (Step, u64, &[u64], &[u64])) {
-        let options = LiveTableOptions::default().with_subscriber_capacity(capacity);
-        let table = LiveTable::new(schema(), options);
-        table.append(batch(&[A, A])).unwrap();
-        let (snapshot, mut subscription) = table.subscribe().unwrap();
-        for _ in 0..writes {
-            table.append(batch(&[A])).unwrap();
-        }
-        let update = subscription.try_next().unwrap().unwrap();
-        let (step, resyncs, removed, added) = expected;
-        assert_eq!(update.step(), step);
-        assert_eq!(subscription.step(), step);
-        assert_eq!(subscription.resyncs(), resyncs);
-        assert_eq!(update.removed().to_vec(), removed);
-        assert_eq!(update.added().keys(), added);
-        assert_eq!(
-            &snapshot.apply(&update).unwrap(),
-            &table.snapshot().unwrap()
-        );
-        assert_eq!(subscription.keys(), table.snapshot().unwrap().key_set());
-        assert!(
-            subscription.try_next().is_none(),
-            "everything was delivered at once"
-        );
-
-        // After a resync, stale queued steps are skipped and the next step arrives alone.
-        table.modify(vec![ids(&[0], &[7])]).unwrap();
-        let next = subscription.try_next().unwrap().unwrap();
-        assert_eq!(next.step(), step + 1);
-        assert_eq!(next.modified_keys(), set(&[0]));
-    }
-
-    #[test]
-    fn queued_steps_coalesce_and_lag_resyncs() {
-        // One step: delivered as is.
-        check(4, 1, (2, 0, &[], &[2]));
-        // Within the ring: coalesced into one update, no resync.
-        check(4, 4, (5, 0, &[], &[2, 3, 4, 5]));
-        // Beyond the ring: resync, replacing every held row with the snapshot.
-        check(2, 5, (6, 1, &[0, 1], &[0, 1, 2, 3, 4, 5, 6]));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn next_waits_for_the_next_step() {
-        let table = LiveTable::new(schema(), LiveTableOptions::default());
-        let (_, mut subscription) = table.subscribe().unwrap();
-        let writer = async {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            table.append(batch(&[A])).unwrap();
-        };
-        let (update, ()) = tokio::join!(subscription.next(), writer);
-        assert_eq!(update.unwrap().unwrap().step(), 1);
-
-        drop(table);
-        assert!(subscription.next().await.is_none(), "the table is gone");
-    }
-
-    #[test]
-    fn a_lagging_reader_of_a_failed_table_gets_the_failure() {
-        let table = LiveTable::new(
-            schema(),
-            LiveTableOptions::default().with_subscriber_capacity(1),
-        );
-        let (_, mut subscription) = table.subscribe().unwrap();
-        for _ in 0..3 {
-            table.append(batch(&[A])).unwrap();
-        }
-        table.fail("broken");
-        let error = subscription.try_next().unwrap().unwrap_err();
-        assert!(matches!(error, CoreError::TableFailed { .. }));
-        assert!(subscription.try_next().is_none());
-        assert!(subscription.is_finished());
-    }
-}
+mod tests;

@@ -119,7 +119,7 @@ pub(crate) fn rows_of(keys: &[RowKey], batch: &RecordBatch) -> Vec<OwnedRow> {
 
 /// The rows of a snapshot.
 pub(crate) fn snapshot_rows(snapshot: &Snapshot) -> Vec<OwnedRow> {
-    rows_of(snapshot.keys(), snapshot.batch())
+    rows_of(&snapshot.key_vec(), &snapshot.concat().unwrap())
 }
 
 /// Rows written as tuples, owned.

@@ -27,10 +27,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 
 use crate::error::{CoreError, Result};
-use crate::kernels::{
-    KeyedValues, batch_with_rows, check_column, conform_batch, drop_rows, drop_values,
-    merge_batches, merge_keys, merge_later_wins, overlay, split_values,
-};
+use crate::kernels::{check_column, conform_batch};
 use crate::row_set::{RowKey, RowSet, check_ascending};
 use crate::schema::{column_index, projection_indices};
 
@@ -212,7 +209,8 @@ impl PartialEq for ColumnChange {
 /// * added: the rows `A1 − R2` with u2's changes to them overlaid, and the rows `A2`;
 /// * changed, for each column `c`: `(M1[c] − R2 − A2) ∪ (M2[c] − A1)`, u2's values winning;
 ///
-/// and applying it has the same effect as applying `u1` and then `u2`. Coalescing is
+/// and applying it has the same effect as applying `u1` and then `u2`. A [reset](Self::reset)
+/// `u2` replaces whatever `u1` did; a reset `u1` stays a reset. Coalescing is
 /// associative. Its result is bounded by the rows of the table before and after, never by the
 /// number of steps folded in, which is what lets a lagging reader catch up in bounded memory.
 ///
@@ -245,6 +243,9 @@ impl PartialEq for ColumnChange {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableUpdate {
     step: Step,
+    /// A resync: every row the table holds goes before `added` comes (`removed` and `modified`
+    /// are then empty).
+    reset: bool,
     removed: RowSet,
     added: AddedRows,
     modified: Vec<ColumnChange>,
@@ -301,16 +302,38 @@ impl TableUpdate {
         let modified = ordered.into_iter().map(|(_, change)| change).collect();
         Ok(Self {
             step,
+            reset: false,
             removed,
             added,
             modified,
         })
     }
 
+    /// The update producing `step` that replaces the whole table by `added`: every row the table
+    /// holds goes, whatever it is, then `added` comes. This is how a reader that fell too far
+    /// behind is brought back ([resync](crate::Subscription)) without anyone knowing which rows it
+    /// holds. Applying it costs the size of `added`, not of the table it replaces.
+    pub fn reset(step: Step, added: AddedRows) -> Self {
+        Self {
+            step,
+            reset: true,
+            removed: RowSet::new(),
+            added,
+            modified: Vec::new(),
+        }
+    }
+
+    /// Whether this update [resets](Self::reset) the table: every row held before goes, then
+    /// [`added`](Self::added) comes.
+    pub fn is_reset(&self) -> bool {
+        self.reset
+    }
+
     /// The update producing `step` that changes nothing (a step can tick with no change).
     pub fn empty(step: Step, schema: SchemaRef) -> Self {
         Self {
             step,
+            reset: false,
             removed: RowSet::new(),
             added: AddedRows::empty(schema),
             modified: Vec::new(),
@@ -326,6 +349,7 @@ impl TableUpdate {
     ) -> Self {
         Self {
             step,
+            reset: false,
             removed,
             added,
             modified,
@@ -385,12 +409,13 @@ impl TableUpdate {
         keys
     }
 
-    /// Whether applying this update changes no row.
+    /// Whether applying this update changes no row (a [reset](Self::reset) always may).
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
+        !self.reset && self.removed.is_empty() && self.added.is_empty() && self.modified.is_empty()
     }
 
-    /// The step, removed keys, added rows and column changes.
+    /// The step, removed keys, added rows and column changes. A [reset](Self::reset) loses its
+    /// meaning here: check [`is_reset`](Self::is_reset) first.
     pub fn into_parts(self) -> (Step, RowSet, AddedRows, Vec<ColumnChange>) {
         (self.step, self.removed, self.added, self.modified)
     }
@@ -404,19 +429,27 @@ impl TableUpdate {
     /// [`CoreError::KeyNotPresent`] for a removed or changed key not in `keys` (the smallest
     /// such); [`CoreError::DuplicateKey`] for an added key already in `keys` and not removed.
     pub fn validate_against(&self, keys: &RowSet) -> Result<()> {
-        if !self.removed.is_subset(keys)
-            && let Some(key) = self.removed.difference(keys).min()
-        {
+        self.validate_with(|key| keys.contains(key))
+    }
+
+    /// [`validate_against`](Self::validate_against) for a table that answers key lookups itself
+    /// (a chunked snapshot): `contains` is asked once per key of the update.
+    pub(crate) fn validate_with(&self, contains: impl Fn(RowKey) -> bool) -> Result<()> {
+        if self.reset {
+            // Everything held goes first, so any key may be added; a reset has no removals or changes.
+            return Ok(());
+        }
+        if let Some(key) = self.removed.iter().find(|key| !contains(*key)) {
             return Err(CoreError::KeyNotPresent { key });
         }
         for key in &self.added.keys {
-            if keys.contains(*key) && !self.removed.contains(*key) {
+            if contains(*key) && !self.removed.contains(*key) {
                 return Err(CoreError::DuplicateKey { key: *key });
             }
         }
         for change in &self.modified {
             // Changes never touch removed keys (checked at construction), so presence suffices.
-            if let Some(key) = change.keys.iter().find(|key| !keys.contains(**key)) {
+            if let Some(key) = change.keys.iter().find(|key| !contains(**key)) {
                 return Err(CoreError::KeyNotPresent { key: *key });
             }
         }
@@ -450,6 +483,7 @@ impl TableUpdate {
         };
         Ok(Self {
             step: self.step,
+            reset: self.reset,
             removed: self.removed.clone(),
             added,
             modified,
@@ -475,405 +509,14 @@ impl TableUpdate {
         };
         Ok(Self {
             step: self.step,
+            reset: self.reset,
             removed: self.removed,
             added,
             modified,
         })
     }
-
-    /// The single update equivalent to applying `self` and then `next`, labelled with `next`'s
-    /// step. Pure: needs no table state. See [Coalescing](TableUpdate#coalescing) for the algebra.
-    ///
-    /// Both updates must be valid for the states they apply to (as every update a table
-    /// produces is); the result is then valid for the state `self` applies to.
-    ///
-    /// # Errors
-    ///
-    /// [`CoreError::StepOrder`] unless `next` produces a later step than `self`;
-    /// [`CoreError::SchemaMismatch`] if their schemas differ in column names or types.
-    pub fn coalesce(self, next: TableUpdate) -> Result<TableUpdate> {
-        if next.step <= self.step {
-            return Err(CoreError::StepOrder {
-                previous: self.step,
-                next: next.step,
-            });
-        }
-        let schema = self.schema();
-        let found = next.schema();
-        let same_columns = schema.fields().len() == found.fields().len()
-            && schema.fields().iter().all(|field| {
-                found
-                    .column_with_name(field.name())
-                    .is_some_and(|(_, other)| other.data_type() == field.data_type())
-            });
-        if !same_columns {
-            return Err(CoreError::SchemaMismatch {
-                expected: schema,
-                found,
-            });
-        }
-        let next = next.conform(&schema)?;
-        self.coalesce_conformed(next, &schema)
-    }
-
-    fn coalesce_conformed(self, next: TableUpdate, schema: &SchemaRef) -> Result<TableUpdate> {
-        let TableUpdate {
-            removed: r1,
-            added: a1,
-            modified: m1,
-            ..
-        } = self;
-        let TableUpdate {
-            step,
-            removed: r2,
-            added: a2,
-            modified: m2,
-        } = next;
-        let a1_set = a1.key_set();
-        let a2_set = a2.key_set();
-
-        // Removed: R1 ∪ (R2 − A1).
-        let mut removed = r2.difference(&a1_set);
-        removed.union_with(&r1);
-
-        // Rows u1 added that survive u2, with u2's changes to them overlaid. The rest of u2's
-        // changes stay changes.
-        let (survivor_keys, survivor_batch) = drop_rows(&a1.keys, &a1.batch, &r2)?;
-        let mut survivor_columns = survivor_batch.columns().to_vec();
-        let mut later_changes = Vec::with_capacity(m2.len());
-        for change in m2 {
-            let index = column_index(schema, &change.column)?;
-            let ((onto_added, onto_values), rest) =
-                split_values(&change.keys, &change.values, &a1_set)?;
-            if let Some(column) = survivor_columns.get_mut(index) {
-                *column = overlay(column, &survivor_keys, &onto_added, &onto_values)?;
-            }
-            later_changes.push((index, change.column, rest));
-        }
-        let survivors = batch_with_rows(schema.clone(), survivor_columns, survivor_keys.len())?;
-        let (added_keys, plan) = merge_keys(&survivor_keys, &a2.keys);
-        let added_batch = merge_batches(&survivors, &a2.batch, &plan)?;
-        let added = AddedRows {
-            keys: added_keys,
-            batch: added_batch,
-        };
-
-        // Changes: (M1[c] − R2 − A2) ∪ (M2[c] − A1), later values winning.
-        let gone = r2.union(&a2_set);
-        let mut earlier: Vec<(usize, String, KeyedValues)> = Vec::new();
-        for change in m1 {
-            let index = column_index(schema, &change.column)?;
-            let kept = drop_values(&change.keys, &change.values, &gone)?;
-            earlier.push((index, change.column, kept));
-        }
-        let mut modified = Vec::new();
-        for index in 0..schema.fields().len() {
-            let first = earlier.iter().position(|(i, _, _)| *i == index);
-            let second = later_changes.iter().position(|(i, _, _)| *i == index);
-            let (column, (keys, values)) = match (first, second) {
-                (None, None) => continue,
-                (Some(e), None) => {
-                    let (_, column, part) = earlier.swap_remove(e);
-                    (column, part)
-                }
-                (None, Some(l)) => {
-                    let (_, column, part) = later_changes.swap_remove(l);
-                    (column, part)
-                }
-                (Some(e), Some(l)) => {
-                    let (_, column, (k1, v1)) = earlier.swap_remove(e);
-                    let (_, _, (k2, v2)) = later_changes.swap_remove(l);
-                    (column, merge_later_wins((&k1, &v1), (&k2, &v2))?)
-                }
-            };
-            if !keys.is_empty() {
-                modified.push(ColumnChange {
-                    column,
-                    keys,
-                    values,
-                });
-            }
-        }
-        Ok(TableUpdate {
-            step,
-            removed,
-            added,
-            modified,
-        })
-    }
 }
 
+mod coalesce;
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::Int64Array;
-
-    use super::*;
-    use crate::test_support::{
-        Row, added, batch, ids, names, owned, set, snapshot, snapshot_rows, update, values,
-    };
-
-    /// Applies `updates` to a table holding `start` one by one and, separately, coalesced into
-    /// one; both must end at `expected`, the coalesced one must stay valid against `start`.
-    fn check(start: &[Row], updates: Vec<TableUpdate>, expected: &[Row]) {
-        let initial = snapshot(0, start);
-        let mut one_by_one = initial.clone();
-        for update in &updates {
-            one_by_one = one_by_one.apply(update).unwrap();
-        }
-        assert_eq!(snapshot_rows(&one_by_one), owned(expected), "one by one");
-
-        let mut updates = updates.into_iter();
-        let first = updates.next().unwrap();
-        let coalesced = updates.fold(first, |acc, next| acc.coalesce(next).unwrap());
-        coalesced.validate_against(initial.key_set()).unwrap();
-        let at_once = initial.apply(&coalesced).unwrap();
-        assert_eq!(
-            snapshot_rows(&at_once),
-            owned(expected),
-            "coalesced: {coalesced:#?}"
-        );
-        assert_eq!(at_once, one_by_one);
-    }
-
-    const A: Row = (1, 10, Some("a"), Some(1.0));
-    const B: Row = (2, 20, Some("b"), None);
-    const C: Row = (3, 30, None, Some(3.0));
-
-    #[test]
-    fn coalescing_equals_applying_in_turn() {
-        // Added, then removed: never existed.
-        check(
-            &[],
-            vec![update(1, &[], &[A], vec![]), update(2, &[1], &[], vec![])],
-            &[],
-        );
-        // Added, then changed: the change is folded into the added row.
-        check(
-            &[],
-            vec![
-                update(1, &[], &[A, B], vec![]),
-                update(2, &[], &[], vec![names(&[2], &[None])]),
-            ],
-            &[A, (2, 20, None, None)],
-        );
-        // Different columns of different rows: both changes survive.
-        check(
-            &[A, B],
-            vec![
-                update(1, &[], &[], vec![names(&[1], &[Some("x")])]),
-                update(2, &[], &[], vec![values(&[2], &[Some(9.0)])]),
-            ],
-            &[(1, 10, Some("x"), Some(1.0)), (2, 20, Some("b"), Some(9.0))],
-        );
-        // The same column twice: the later value wins.
-        check(
-            &[A, B],
-            vec![
-                update(1, &[], &[], vec![ids(&[1, 2], &[11, 21])]),
-                update(2, &[], &[], vec![ids(&[2], &[22])]),
-            ],
-            &[(1, 11, Some("a"), Some(1.0)), (2, 22, Some("b"), None)],
-        );
-        // Changed, then removed.
-        check(
-            &[A, B],
-            vec![
-                update(1, &[], &[], vec![ids(&[1], &[11])]),
-                update(2, &[1], &[], vec![]),
-            ],
-            &[B],
-        );
-        // Changed, then replaced: the replacement wins.
-        check(
-            &[A],
-            vec![
-                update(1, &[], &[], vec![ids(&[1], &[11])]),
-                update(2, &[1], &[(1, 12, None, None)], vec![]),
-            ],
-            &[(1, 12, None, None)],
-        );
-        // Replaced, then changed.
-        check(
-            &[A, B],
-            vec![
-                update(1, &[1], &[(1, 12, None, None)], vec![]),
-                update(2, &[], &[], vec![names(&[1, 2], &[Some("y"), Some("z")])]),
-            ],
-            &[(1, 12, Some("y"), None), (2, 20, Some("z"), None)],
-        );
-        // Added, then replaced, then removed and re-added out of key order.
-        check(
-            &[B],
-            vec![
-                update(1, &[], &[A, C], vec![]),
-                update(2, &[1], &[(1, 99, None, None)], vec![]),
-                update(3, &[2, 3], &[(2, 0, None, None)], vec![]),
-            ],
-            &[(1, 99, None, None), (2, 0, None, None)],
-        );
-        // A step that changes nothing.
-        check(
-            &[A],
-            vec![update(1, &[], &[], vec![]), update(2, &[], &[], vec![])],
-            &[A],
-        );
-    }
-
-    /// Regression guard: a row removed and re-added by the *first* update and then removed by
-    /// the second must stay removed in the coalesced update (R1 is kept even though A1 has it).
-    #[test]
-    fn replaced_then_removed_stays_removed() {
-        check(
-            &[A, B],
-            vec![
-                update(1, &[1], &[(1, 0, None, None)], vec![]),
-                update(2, &[1], &[], vec![]),
-            ],
-            &[B],
-        );
-    }
-
-    #[test]
-    fn coalescing_is_canonical() {
-        let u1 = update(1, &[], &[A], vec![values(&[2], &[None])]);
-        let u2 = update(2, &[], &[C], vec![names(&[2], &[Some("n")])]);
-        let both = u1.coalesce(u2).unwrap();
-        assert_eq!(both.modified_columns(), ["name", "value"], "schema order");
-        assert_eq!(both.modified_keys(), set(&[2]));
-        assert_eq!(both.added(), &added(&[A, C]));
-    }
-
-    #[test]
-    fn construction_checks_what_needs_no_table() {
-        let check = |rows: &[Row], removed: &[u64], change: ColumnChange, expected: &str| {
-            let error = TableUpdate::new(1, set(removed), added(rows), vec![change]).unwrap_err();
-            assert_eq!(format!("{error:?}"), expected);
-        };
-        check(
-            &[A],
-            &[],
-            ids(&[1], &[0]),
-            r#"ModifiedAddedRow { column: "id", key: 1 }"#,
-        );
-        check(
-            &[],
-            &[2],
-            ids(&[2], &[0]),
-            r#"ModifiedRemovedRow { column: "id", key: 2 }"#,
-        );
-        check(
-            &[],
-            &[],
-            ColumnChange::new(
-                "nope",
-                vec![],
-                Arc::new(Int64Array::from(Vec::<i64>::new())),
-            )
-            .unwrap(),
-            r#"UnknownColumn { column: "nope" }"#,
-        );
-        check(
-            &[],
-            &[],
-            ColumnChange::new("name", vec![1], Arc::new(Int64Array::from(vec![1]))).unwrap(),
-            r#"ColumnTypeMismatch { column: "name", expected: Utf8, found: Int64 }"#,
-        );
-        check(
-            &[],
-            &[],
-            ColumnChange::new("id", vec![1], Arc::new(Int64Array::from(vec![None]))).unwrap(),
-            r#"NullInNonNullableColumn { column: "id", nulls: 1 }"#,
-        );
-        let twice = TableUpdate::new(
-            1,
-            RowSet::new(),
-            added(&[]),
-            vec![ids(&[1], &[0]), ids(&[2], &[0])],
-        );
-        assert!(matches!(twice, Err(CoreError::DuplicateColumn { column }) if column == "id"));
-        let unsorted = AddedRows::new(vec![2, 1], batch(&[A, B]));
-        assert!(matches!(
-            unsorted,
-            Err(CoreError::KeysNotAscending {
-                position: 1,
-                previous: 2,
-                key: 1
-            })
-        ));
-        let short = ColumnChange::new("id", vec![1, 2], Arc::new(Int64Array::from(vec![1])));
-        assert!(matches!(
-            short,
-            Err(CoreError::RowCountMismatch { keys: 2, rows: 1 })
-        ));
-    }
-
-    #[test]
-    fn validation_against_keys() {
-        let held = set(&[1, 2]);
-        let check = |update: TableUpdate, expected: &str| {
-            let got = update.validate_against(&held).map_err(|e| format!("{e:?}"));
-            assert_eq!(got.err().as_deref().unwrap_or("Ok"), expected);
-        };
-        check(
-            update(
-                1,
-                &[1],
-                &[(1, 0, None, None), (3, 0, None, None)],
-                vec![ids(&[2], &[5])],
-            ),
-            "Ok",
-        );
-        check(update(1, &[3, 4], &[], vec![]), "KeyNotPresent { key: 3 }");
-        check(update(1, &[], &[B], vec![]), "DuplicateKey { key: 2 }");
-        check(
-            update(1, &[], &[], vec![ids(&[7], &[0])]),
-            "KeyNotPresent { key: 7 }",
-        );
-    }
-
-    #[test]
-    fn coalescing_rejects_disorder_and_other_schemas() {
-        let later = update(2, &[], &[], vec![]);
-        let error = later
-            .clone()
-            .coalesce(update(2, &[], &[], vec![]))
-            .unwrap_err();
-        assert!(matches!(
-            error,
-            CoreError::StepOrder {
-                previous: 2,
-                next: 2
-            }
-        ));
-        let projected = update(3, &[], &[], vec![]).project(&["id"]).unwrap();
-        let error = later.coalesce(projected).unwrap_err();
-        assert!(matches!(error, CoreError::SchemaMismatch { .. }));
-    }
-
-    #[test]
-    fn projection_keeps_keys_and_drops_other_columns() {
-        let full = update(
-            4,
-            &[9],
-            &[A],
-            vec![names(&[2], &[None]), values(&[3], &[Some(1.0)])],
-        );
-        let check = |columns: &[&str], expected_changes: &[&str]| {
-            let projected = full.project(columns).unwrap();
-            assert_eq!(projected.step(), 4);
-            assert_eq!(projected.removed(), full.removed());
-            assert_eq!(projected.added().keys(), full.added().keys());
-            assert_eq!(projected.added().batch().num_columns(), columns.len());
-            assert_eq!(projected.modified_columns(), expected_changes);
-        };
-        check(&["value", "name"], &["value", "name"]);
-        check(&["id"], &[]);
-        check(&[], &[]);
-        assert!(matches!(
-            full.project(&["x"]),
-            Err(CoreError::UnknownColumn { .. })
-        ));
-    }
-}
+mod tests;

@@ -13,7 +13,13 @@
 //! 4. a subscriber that reads too rarely for the ring still ends equal to the table, through
 //!    resyncs that the test checks did happen;
 //! 5. projection commutes with applying;
-//! 6. a blink table holds exactly the last step's rows.
+//! 6. a blink table holds exactly the last step's rows;
+//! 7. a reader resuming from any step it held (`subscribe_from`) ends equal to the table,
+//!    through coalescing while the steps are in reach and a reset otherwise.
+//!
+//! Every table here is cut into chunks of at most [`MAX_ROWS`] rows, so that nearly every step
+//! splits or merges chunks; [`chunks_split_and_merge_under_random_updates`] checks that they do,
+//! and every property checks positions (rank and select) against the model.
 
 // Test code: a failed unwrap is a test failure with a clear message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,9 +33,11 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, String
 use arrow_schema::{DataType, Field, Schema};
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 use tableshare_core::{
-    AddedRows, ColumnChange, LiveTable, LiveTableOptions, RowKey, RowSet, Snapshot, Step,
-    TableSchema, TableUpdate,
+    AddedRows, ChunkBounds, ChunkStats, ColumnChange, LiveTable, LiveTableOptions, RowKey, RowSet,
+    Snapshot, Step, SubscribeOptions, TableSchema, TableUpdate,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +57,40 @@ const COLUMNS: [&str; 3] = ["id", "name", "value"];
 /// Explicitly chosen keys come from this small range so that keys get reused; appended keys
 /// start above the largest key ever used.
 const KEY_SPACE: u64 = 40;
+
+/// The largest chunk of every table and snapshot in these tests: small, so that random updates
+/// split and merge chunks all the time.
+const MAX_ROWS: usize = 4;
+
+fn bounds() -> ChunkBounds {
+    ChunkBounds::new(MAX_ROWS)
+}
+
+fn options() -> LiveTableOptions {
+    LiveTableOptions::default().with_chunk_bounds(bounds())
+}
+
+fn empty() -> Snapshot {
+    Snapshot::empty(schema()).with_chunk_bounds(bounds())
+}
+
+/// Checks the chunk layout and rank/select of `snapshot` against its keys.
+fn check_positions(snapshot: &Snapshot) -> Result<(), TestCaseError> {
+    prop_assert!(
+        snapshot
+            .chunks()
+            .all(|c| c.num_rows() > 0 && c.num_rows() <= MAX_ROWS)
+    );
+    let keys = snapshot.key_vec();
+    prop_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
+    for (position, key) in keys.iter().enumerate() {
+        prop_assert_eq!(snapshot.position_of(*key), Some(position));
+        prop_assert_eq!(snapshot.key_at(position), Some(*key));
+    }
+    prop_assert_eq!(snapshot.key_at(keys.len()), None);
+    prop_assert_eq!(snapshot.position_of(KEY_SPACE * 1000), None);
+    Ok(())
+}
 
 fn schema() -> TableSchema {
     let arrow = Schema::new(vec![
@@ -74,7 +116,7 @@ fn batch<'a>(rows: impl IntoIterator<Item = &'a Row>) -> RecordBatch {
 
 /// The rows of a snapshot with any subset of the columns; absent columns read as defaults.
 fn rows_of(snapshot: &Snapshot) -> Model {
-    let batch = snapshot.batch();
+    let batch = snapshot.concat().unwrap();
     let id = batch
         .column_by_name("id")
         .map(|c| c.as_primitive::<Int64Type>().clone());
@@ -86,7 +128,6 @@ fn rows_of(snapshot: &Snapshot) -> Model {
         .map(|c| c.as_primitive::<Float64Type>().clone());
     snapshot
         .keys()
-        .iter()
         .enumerate()
         .map(|(i, key)| {
             let row = Row {
@@ -98,7 +139,7 @@ fn rows_of(snapshot: &Snapshot) -> Model {
                     .as_ref()
                     .and_then(|a| a.is_valid(i).then(|| a.value(i))),
             };
-            (*key, row)
+            (key, row)
         })
         .collect()
 }
@@ -323,7 +364,7 @@ fn drive(table: &LiveTable, planned: &Planned) -> Step {
 
 /// The state before step `step` (0-based index into `planned`), as a snapshot.
 fn state_before(planned: &[Planned], index: usize) -> Snapshot {
-    let mut snapshot = Snapshot::empty(schema());
+    let mut snapshot = empty();
     for p in &planned[..index] {
         snapshot = snapshot.apply(&p.update).unwrap();
     }
@@ -349,13 +390,13 @@ proptest! {
     /// 1. A live table equals the model after every step.
     #[test]
     fn live_table_follows_the_model(ops in ops(1..32)) {
-        let table = LiveTable::new(schema(), LiveTableOptions::default());
+        let table = LiveTable::new(schema(), options());
         for (i, planned) in plan_all(&ops).iter().enumerate() {
             prop_assert_eq!(drive(&table, planned), i as Step + 1);
             let snapshot = table.snapshot().unwrap();
             prop_assert_eq!(snapshot.step(), i as Step + 1);
             prop_assert_eq!(rows_of(&snapshot), planned.after.clone());
-            prop_assert_eq!(snapshot.key_set().to_vec(), snapshot.keys().to_vec());
+            check_positions(&snapshot)?;
         }
     }
 
@@ -369,7 +410,7 @@ proptest! {
     ) {
         let planned = plan_all(&ops);
         let start = start.index(planned.len() + 1);
-        let table = LiveTable::new(schema(), LiveTableOptions::default());
+        let table = LiveTable::new(schema(), options());
         for p in &planned[..start] {
             drive(&table, p);
         }
@@ -380,13 +421,14 @@ proptest! {
             if (i + 1) % read_every == 0 {
                 let update = subscription.try_next().unwrap().unwrap();
                 prop_assert_eq!(update.step(), table.step(), "no gap, no stale step");
-                mirror = mirror.apply(&update).unwrap();
+                mirror = update.apply_to(&mirror).unwrap();
                 prop_assert_eq!(&mirror, &table.snapshot().unwrap());
                 prop_assert_eq!(rows_of(&mirror), p.after.clone());
+                check_positions(&mirror)?;
             }
         }
         if let Some(update) = subscription.try_next() {
-            mirror = mirror.apply(&update.unwrap()).unwrap();
+            mirror = update.unwrap().apply_to(&mirror).unwrap();
         }
         prop_assert!(subscription.try_next().is_none(), "no duplicate");
         prop_assert_eq!(&mirror, &table.snapshot().unwrap());
@@ -409,7 +451,7 @@ proptest! {
         let before = state_before(&planned, i);
         let run = coalesce_run(&planned[i..=j]);
         prop_assert_eq!(run.step(), j as Step + 1);
-        run.validate_against(before.key_set()).unwrap();
+        run.validate_against(&before.to_key_set()).unwrap();
         let after = before.apply(&run).unwrap();
         prop_assert_eq!(rows_of(&after), planned[j].after.clone());
         prop_assert_eq!(&after, &state_before(&planned, j + 1));
@@ -449,22 +491,23 @@ proptest! {
         read_every in 3usize..6,
     ) {
         let planned = plan_all(&ops);
-        let options = LiveTableOptions::default().with_subscriber_capacity(2);
-        let table = LiveTable::new(schema(), options);
+        let table = LiveTable::new(schema(), options());
         for p in &planned[..start] {
             drive(&table, p);
         }
-        let (mut mirror, mut subscription) = table.subscribe().unwrap();
+        let subscribe = SubscribeOptions::default().with_capacity(2);
+        let (mut mirror, mut subscription) = table.subscribe_with(subscribe).unwrap();
         for (i, p) in planned[start..].iter().enumerate() {
             drive(&table, p);
             if (i + 1) % read_every == 0 {
                 let update = subscription.try_next().unwrap().unwrap();
-                mirror = mirror.apply(&update).unwrap();
+                mirror = update.apply_to(&mirror).unwrap();
                 prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+                check_positions(&mirror)?;
             }
         }
         if let Some(update) = subscription.try_next() {
-            mirror = mirror.apply(&update.unwrap()).unwrap();
+            mirror = update.unwrap().apply_to(&mirror).unwrap();
         }
         prop_assert_eq!(&mirror, &table.snapshot().unwrap());
         prop_assert_eq!(rows_of(&mirror), planned.last().unwrap().after.clone());
@@ -478,7 +521,7 @@ proptest! {
         columns in proptest::sample::subsequence(COLUMNS.to_vec(), 0..=3).prop_shuffle(),
     ) {
         let planned = plan_all(&ops);
-        let mut state = Snapshot::empty(schema());
+        let mut state = empty();
         for p in &planned {
             let after = state.apply(&p.update).unwrap();
             let projected_after = after.project(&columns).unwrap();
@@ -500,7 +543,7 @@ proptest! {
         ],
         1..16,
     ), rows in proptest::collection::vec(row(), 0..4)) {
-        let table = LiveTable::new(schema(), LiveTableOptions::default().with_blink(true));
+        let table = LiveTable::new(schema(), options().with_blink(true));
         let (mut mirror, mut subscription) = table.subscribe().unwrap();
         for explicit in &additions {
             let expected: Model = match explicit {
@@ -522,10 +565,76 @@ proptest! {
             };
             let snapshot = table.snapshot().unwrap();
             prop_assert_eq!(rows_of(&snapshot), expected);
-            let update = subscription.try_next().unwrap().unwrap();
-            prop_assert_eq!(update.removed(), mirror.key_set());
+            let update = subscription.try_next().unwrap().unwrap().into_update().unwrap();
+            prop_assert_eq!(update.removed(), &mirror.to_key_set());
             mirror = mirror.apply(&update).unwrap();
             prop_assert_eq!(&mirror, &snapshot);
         }
     }
+
+    /// 7. A reader that holds the table at any step and resumes with `subscribe_from` (any
+    ///    capacity, any history) ends equal to the table: coalescing while the missed steps are
+    ///    in reach, one reset otherwise, and reading on as the table moves.
+    #[test]
+    fn resumed_readers_end_equal(
+        ops in ops(2..24),
+        held in any::<Index>(),
+        capacity in 1usize..6,
+        history in 1usize..8,
+        later in 0usize..4,
+    ) {
+        let planned = plan_all(&ops);
+        let later = later.min(planned.len() - 1);
+        let (now, rest) = planned.split_at(planned.len() - later);
+        let table = LiveTable::new(schema(), options().with_history_capacity(history));
+        let mut snapshots = vec![table.snapshot().unwrap()];
+        for p in now {
+            drive(&table, p);
+            snapshots.push(table.snapshot().unwrap());
+        }
+        let held = held.index(snapshots.len());
+        let mut mirror = snapshots[held].clone();
+        let options = SubscribeOptions::default().with_capacity(capacity);
+        let mut subscription = table.subscribe_from(held as Step, options).unwrap();
+        let missed = now.len() - held;
+        let in_reach = missed <= capacity.min(history);
+        for p in rest {
+            drive(&table, p);
+        }
+        while let Some(event) = subscription.try_next() {
+            mirror = event.unwrap().apply_to(&mirror).unwrap();
+        }
+        prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+        check_positions(&mirror)?;
+        if in_reach && missed + rest.len() <= capacity.min(history) {
+            prop_assert_eq!(subscription.resyncs(), 0);
+        }
+        if !in_reach {
+            prop_assert_eq!(subscription.resyncs(), 1);
+        }
+    }
+}
+
+/// The size rules are exercised, not just present: over many random update sequences on tables
+/// with chunks of at most [`MAX_ROWS`] rows, chunks split and merge, and every table still
+/// equals the model. Runs with a fixed seed, so the counts are reproducible.
+#[test]
+fn chunks_split_and_merge_under_random_updates() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = ops(16..48);
+    let mut total = ChunkStats::default();
+    for _ in 0..64 {
+        let ops = strategy.new_tree(&mut runner).unwrap().current();
+        let table = LiveTable::new(schema(), options());
+        let planned = plan_all(&ops);
+        for p in &planned {
+            drive(&table, p);
+        }
+        if let Some(last) = planned.last() {
+            assert_eq!(rows_of(&table.snapshot().unwrap()), last.after);
+        }
+        total.add(table.chunk_stats());
+    }
+    assert!(total.splits > 0, "no chunk was ever split: {total:?}");
+    assert!(total.merges > 0, "no chunks were ever merged: {total:?}");
 }

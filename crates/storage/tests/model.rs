@@ -122,8 +122,8 @@ async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool
     if a.columns == b_state.columns {
         let applied = sa.apply(&u).unwrap();
         assert_eq!(
-            (applied.keys(), applied.batch()),
-            (sb.keys(), sb.batch()),
+            (applied.key_vec(), applied.concat().unwrap()),
+            (sb.key_vec(), sb.concat().unwrap()),
             "diff to {b} applies"
         );
         if exact {

@@ -655,11 +655,13 @@ async fn live_follows_commits(c: &Catalog) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(live.snapshot().unwrap().keys(), &[1]);
+    assert_eq!(live.snapshot().unwrap().key_vec(), [1]);
     let u = tokio::time::timeout(Duration::from_secs(5), sub.next())
         .await
         .unwrap()
         .unwrap()
+        .unwrap()
+        .into_update()
         .unwrap();
     // The subscriber read late, so it gets steps 2 and 3 coalesced (core's lag handling).
     assert_eq!(
@@ -838,8 +840,8 @@ async fn check_diff(c: &Catalog, path: &str, (a, b): (u64, u64), expected: Expec
     let sb = snapshot_at(c, path, b).await;
     let applied = snapshot_a.apply(&u.with_step(a + 1)).unwrap();
     assert_eq!(
-        (applied.keys(), applied.batch()),
-        (sb.keys(), sb.batch()),
+        (applied.key_vec(), applied.concat().unwrap()),
+        (sb.key_vec(), sb.concat().unwrap()),
         "{a}->{b} applies"
     );
     assert_eq!(sa.version, a);

@@ -1,0 +1,259 @@
+//! Key-ranged chunks: the pieces a [`Snapshot`](crate::Snapshot) is made of, and the rules that
+//! keep them sized.
+//!
+//! A snapshot is a sequence of [`Chunk`]s, each a run of ascending row keys with an Arrow batch
+//! of the rows, keys ascending across chunks too. Chunks are immutable and shared (`Arc`)
+//! between every snapshot that contains them, so a step rebuilds only the chunks it touches and
+//! copies pointers to the rest.
+//!
+//! # Size rules
+//!
+//! [`ChunkBounds`] fixes a largest chunk (`max_rows`). After a step rebuilt some chunks, one pass
+//! over the chunk list (O(number of chunks), comparing lengths only) restores two rules:
+//!
+//! * **Split.** A chunk over `max_rows` is cut into equal pieces of at most `max_rows`. Cutting is
+//!   zero-copy (Arrow slices); only the keys are copied.
+//! * **Merge.** Two neighbours merge (their rows are copied once into one batch) when together
+//!   they fit in `max_rows` and either they are *similar* (the smaller holds at least half as
+//!   many rows as the larger) or together they are *small* (at most
+//!   [`small_rows`](ChunkBounds::small_rows), `max_rows / 16`).
+//!
+//! The similarity rule is what makes appends cheap: a run of one-row appends builds up a tail of
+//! chunks of roughly doubling sizes, like a binary counter, so a row is copied O(log max_rows)
+//! times in total and most appends copy at most `small_rows` rows, never a `max_rows` chunk. The
+//! smallness rule bounds the number of chunks: any two neighbours together hold more than
+//! `small_rows` rows, so a table of `n` rows has fewer than `2n / small_rows + 1` chunks (and about
+//! `n / max_rows` when it was built in one go or grew by appends).
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+
+use crate::error::Result;
+use crate::kernels::{Merge, merge_batches};
+use crate::row_set::RowKey;
+
+/// How large the chunks of a snapshot may grow; see the [module docs](self) for the rules.
+///
+/// ```
+/// use tableshare_core::ChunkBounds;
+///
+/// assert_eq!(ChunkBounds::default().max_rows(), 65_536);
+/// let tiny = ChunkBounds::new(4);
+/// assert_eq!((tiny.max_rows(), tiny.small_rows()), (4, 1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkBounds {
+    max_rows: usize,
+}
+
+impl ChunkBounds {
+    /// The default largest chunk: 65,536 rows.
+    pub const DEFAULT_MAX_ROWS: usize = 1 << 16;
+
+    /// Chunks of at most `max_rows` rows (at least 2; smaller values are raised to 2).
+    pub fn new(max_rows: usize) -> Self {
+        Self {
+            max_rows: max_rows.max(2),
+        }
+    }
+
+    /// The largest chunk.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+
+    /// Neighbours holding this many rows or fewer together always merge: `max_rows / 16`, at
+    /// least 1.
+    pub fn small_rows(&self) -> usize {
+        (self.max_rows / 16).max(1)
+    }
+
+    /// Whether neighbours of `left` and `right` rows merge.
+    pub(crate) fn should_merge(&self, left: usize, right: usize) -> bool {
+        let total = left.saturating_add(right);
+        if total > self.max_rows {
+            return false;
+        }
+        let (smaller, larger) = (left.min(right), left.max(right));
+        total <= self.small_rows() || smaller.saturating_mul(2) >= larger
+    }
+}
+
+impl Default for ChunkBounds {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_MAX_ROWS)
+    }
+}
+
+/// How often chunks were split and merged: a diagnostic of the size rules, summed over the steps
+/// of a [`LiveTable`](crate::LiveTable) by [`LiveTable::chunk_stats`](crate::LiveTable::chunk_stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChunkStats {
+    /// Chunks cut because they grew over `max_rows` (one per chunk cut, whatever the pieces).
+    pub splits: u64,
+    /// Pairs of neighbours merged into one chunk.
+    pub merges: u64,
+}
+
+impl ChunkStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: ChunkStats) {
+        self.splits = self.splits.saturating_add(other.splits);
+        self.merges = self.merges.saturating_add(other.merges);
+    }
+}
+
+/// A run of rows of a snapshot: ascending keys and a batch whose rows correspond to them, never
+/// empty. Immutable and shared between snapshots.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    keys: Arc<[RowKey]>,
+    batch: RecordBatch,
+}
+
+impl Chunk {
+    /// From keys and rows the caller guarantees to fit (ascending, one key per row, non-empty,
+    /// the snapshot's schema).
+    pub(crate) fn new_unchecked(keys: Arc<[RowKey]>, batch: RecordBatch) -> Self {
+        Self { keys, batch }
+    }
+
+    /// The keys, ascending.
+    pub fn keys(&self) -> &[RowKey] {
+        &self.keys
+    }
+
+    /// The keys, shared.
+    pub(crate) fn shared_keys(&self) -> &Arc<[RowKey]> {
+        &self.keys
+    }
+
+    /// The rows, in key order, with the snapshot's Arrow schema.
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The smallest key (chunks are never empty).
+    pub fn first_key(&self) -> RowKey {
+        self.keys.first().copied().unwrap_or_default()
+    }
+
+    /// The largest key.
+    pub fn last_key(&self) -> RowKey {
+        self.keys.last().copied().unwrap_or_default()
+    }
+
+    /// Rows `offset..offset + len` (in range): the batch is a zero-copy slice, the keys are
+    /// copied.
+    pub(crate) fn slice(&self, offset: usize, len: usize) -> Chunk {
+        let keys = self
+            .keys
+            .get(offset..offset + len)
+            .map_or_else(|| Arc::from(Vec::new()), Arc::from);
+        Chunk {
+            keys,
+            batch: self.batch.slice(offset, len),
+        }
+    }
+}
+
+/// Builds a chunk list from chunks in key order, applying the [size rules](self) as it goes:
+/// oversized chunks are split when pushed, and a pushed chunk merges with its left neighbour
+/// (repeatedly) while the rules say so.
+pub(crate) struct ChunkListBuilder {
+    bounds: ChunkBounds,
+    chunks: Vec<Arc<Chunk>>,
+    stats: ChunkStats,
+}
+
+impl ChunkListBuilder {
+    pub(crate) fn new(bounds: ChunkBounds, capacity: usize) -> Self {
+        Self {
+            bounds,
+            chunks: Vec::with_capacity(capacity),
+            stats: ChunkStats::default(),
+        }
+    }
+
+    /// Appends `chunk` (empty chunks are dropped). An untouched chunk of a valid list is pushed
+    /// as is: its length check against the neighbour is all it costs.
+    pub(crate) fn push(&mut self, chunk: Arc<Chunk>) -> Result<()> {
+        let rows = chunk.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        if rows > self.bounds.max_rows {
+            self.stats.splits += 1;
+            let pieces = rows.div_ceil(self.bounds.max_rows);
+            let size = rows.div_ceil(pieces);
+            let mut offset = 0;
+            while offset < rows {
+                let len = size.min(rows - offset);
+                self.push_merging(Arc::new(chunk.slice(offset, len)))?;
+                offset += len;
+            }
+            return Ok(());
+        }
+        self.push_merging(chunk)
+    }
+
+    fn push_merging(&mut self, chunk: Arc<Chunk>) -> Result<()> {
+        let mut chunk = chunk;
+        while let Some(left) = self.chunks.pop() {
+            if !self.bounds.should_merge(left.num_rows(), chunk.num_rows()) {
+                self.chunks.push(left);
+                break;
+            }
+            chunk = Arc::new(merge(&left, &chunk)?);
+            self.stats.merges += 1;
+        }
+        self.chunks.push(chunk);
+        Ok(())
+    }
+
+    /// The chunks and how many splits and merges building them took.
+    pub(crate) fn finish(self) -> (Vec<Arc<Chunk>>, ChunkStats) {
+        (self.chunks, self.stats)
+    }
+}
+
+/// One chunk with the rows of `left` followed by those of `right` (whose keys follow).
+fn merge(left: &Chunk, right: &Chunk) -> Result<Chunk> {
+    let keys: Arc<[RowKey]> = left.keys.iter().chain(right.keys.iter()).copied().collect();
+    let batch = merge_batches(&left.batch, &right.batch, &Merge::Concat)?;
+    Ok(Chunk { keys, batch })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_rules() {
+        let bounds = ChunkBounds::new(64);
+        let check = |left, right, expected| {
+            assert_eq!(
+                bounds.should_merge(left, right),
+                expected,
+                "{left} + {right}"
+            );
+        };
+        // Small together (at most 64 / 16 = 4 rows).
+        check(3, 1, true);
+        // Similar sizes.
+        check(8, 4, true);
+        check(4, 8, true);
+        // Dissimilar and not small: a one-row append does not copy a big neighbour.
+        check(9, 1, false);
+        // Never over the largest chunk.
+        check(40, 30, false);
+        check(32, 32, true);
+    }
+}

@@ -1,0 +1,273 @@
+//! Unit tests of [`TableUpdate`]: construction rules, validation, coalescing and projection.
+
+use std::sync::Arc;
+
+use arrow_array::Int64Array;
+
+use super::*;
+use crate::test_support::{
+    Row, added, batch, ids, names, owned, set, snapshot, snapshot_rows, update, values,
+};
+
+/// Applies `updates` to a table holding `start` one by one and, separately, coalesced into
+/// one; both must end at `expected`, the coalesced one must stay valid against `start`.
+fn check(start: &[Row], updates: Vec<TableUpdate>, expected: &[Row]) {
+    let initial = snapshot(0, start);
+    let mut one_by_one = initial.clone();
+    for update in &updates {
+        one_by_one = one_by_one.apply(update).unwrap();
+    }
+    assert_eq!(snapshot_rows(&one_by_one), owned(expected), "one by one");
+
+    let mut updates = updates.into_iter();
+    let first = updates.next().unwrap();
+    let coalesced = updates.fold(first, |acc, next| acc.coalesce(next).unwrap());
+    coalesced.validate_against(&initial.to_key_set()).unwrap();
+    let at_once = initial.apply(&coalesced).unwrap();
+    assert_eq!(
+        snapshot_rows(&at_once),
+        owned(expected),
+        "coalesced: {coalesced:#?}"
+    );
+    assert_eq!(at_once, one_by_one);
+}
+
+const A: Row = (1, 10, Some("a"), Some(1.0));
+const B: Row = (2, 20, Some("b"), None);
+const C: Row = (3, 30, None, Some(3.0));
+
+#[test]
+fn coalescing_equals_applying_in_turn() {
+    // Added, then removed: never existed.
+    check(
+        &[],
+        vec![update(1, &[], &[A], vec![]), update(2, &[1], &[], vec![])],
+        &[],
+    );
+    // Added, then changed: the change is folded into the added row.
+    check(
+        &[],
+        vec![
+            update(1, &[], &[A, B], vec![]),
+            update(2, &[], &[], vec![names(&[2], &[None])]),
+        ],
+        &[A, (2, 20, None, None)],
+    );
+    // Different columns of different rows: both changes survive.
+    check(
+        &[A, B],
+        vec![
+            update(1, &[], &[], vec![names(&[1], &[Some("x")])]),
+            update(2, &[], &[], vec![values(&[2], &[Some(9.0)])]),
+        ],
+        &[(1, 10, Some("x"), Some(1.0)), (2, 20, Some("b"), Some(9.0))],
+    );
+    // The same column twice: the later value wins.
+    check(
+        &[A, B],
+        vec![
+            update(1, &[], &[], vec![ids(&[1, 2], &[11, 21])]),
+            update(2, &[], &[], vec![ids(&[2], &[22])]),
+        ],
+        &[(1, 11, Some("a"), Some(1.0)), (2, 22, Some("b"), None)],
+    );
+    // Changed, then removed.
+    check(
+        &[A, B],
+        vec![
+            update(1, &[], &[], vec![ids(&[1], &[11])]),
+            update(2, &[1], &[], vec![]),
+        ],
+        &[B],
+    );
+    // Changed, then replaced: the replacement wins.
+    check(
+        &[A],
+        vec![
+            update(1, &[], &[], vec![ids(&[1], &[11])]),
+            update(2, &[1], &[(1, 12, None, None)], vec![]),
+        ],
+        &[(1, 12, None, None)],
+    );
+    // Replaced, then changed.
+    check(
+        &[A, B],
+        vec![
+            update(1, &[1], &[(1, 12, None, None)], vec![]),
+            update(2, &[], &[], vec![names(&[1, 2], &[Some("y"), Some("z")])]),
+        ],
+        &[(1, 12, Some("y"), None), (2, 20, Some("z"), None)],
+    );
+    // Added, then replaced, then removed and re-added out of key order.
+    check(
+        &[B],
+        vec![
+            update(1, &[], &[A, C], vec![]),
+            update(2, &[1], &[(1, 99, None, None)], vec![]),
+            update(3, &[2, 3], &[(2, 0, None, None)], vec![]),
+        ],
+        &[(1, 99, None, None), (2, 0, None, None)],
+    );
+    // A step that changes nothing.
+    check(
+        &[A],
+        vec![update(1, &[], &[], vec![]), update(2, &[], &[], vec![])],
+        &[A],
+    );
+}
+
+/// Regression guard: a row removed and re-added by the *first* update and then removed by
+/// the second must stay removed in the coalesced update (R1 is kept even though A1 has it).
+#[test]
+fn replaced_then_removed_stays_removed() {
+    check(
+        &[A, B],
+        vec![
+            update(1, &[1], &[(1, 0, None, None)], vec![]),
+            update(2, &[1], &[], vec![]),
+        ],
+        &[B],
+    );
+}
+
+#[test]
+fn coalescing_is_canonical() {
+    let u1 = update(1, &[], &[A], vec![values(&[2], &[None])]);
+    let u2 = update(2, &[], &[C], vec![names(&[2], &[Some("n")])]);
+    let both = u1.coalesce(u2).unwrap();
+    assert_eq!(both.modified_columns(), ["name", "value"], "schema order");
+    assert_eq!(both.modified_keys(), set(&[2]));
+    assert_eq!(both.added(), &added(&[A, C]));
+}
+
+#[test]
+fn construction_checks_what_needs_no_table() {
+    let check = |rows: &[Row], removed: &[u64], change: ColumnChange, expected: &str| {
+        let error = TableUpdate::new(1, set(removed), added(rows), vec![change]).unwrap_err();
+        assert_eq!(format!("{error:?}"), expected);
+    };
+    check(
+        &[A],
+        &[],
+        ids(&[1], &[0]),
+        r#"ModifiedAddedRow { column: "id", key: 1 }"#,
+    );
+    check(
+        &[],
+        &[2],
+        ids(&[2], &[0]),
+        r#"ModifiedRemovedRow { column: "id", key: 2 }"#,
+    );
+    check(
+        &[],
+        &[],
+        ColumnChange::new(
+            "nope",
+            vec![],
+            Arc::new(Int64Array::from(Vec::<i64>::new())),
+        )
+        .unwrap(),
+        r#"UnknownColumn { column: "nope" }"#,
+    );
+    check(
+        &[],
+        &[],
+        ColumnChange::new("name", vec![1], Arc::new(Int64Array::from(vec![1]))).unwrap(),
+        r#"ColumnTypeMismatch { column: "name", expected: Utf8, found: Int64 }"#,
+    );
+    check(
+        &[],
+        &[],
+        ColumnChange::new("id", vec![1], Arc::new(Int64Array::from(vec![None]))).unwrap(),
+        r#"NullInNonNullableColumn { column: "id", nulls: 1 }"#,
+    );
+    let twice = TableUpdate::new(
+        1,
+        RowSet::new(),
+        added(&[]),
+        vec![ids(&[1], &[0]), ids(&[2], &[0])],
+    );
+    assert!(matches!(twice, Err(CoreError::DuplicateColumn { column }) if column == "id"));
+    let unsorted = AddedRows::new(vec![2, 1], batch(&[A, B]));
+    assert!(matches!(
+        unsorted,
+        Err(CoreError::KeysNotAscending {
+            position: 1,
+            previous: 2,
+            key: 1
+        })
+    ));
+    let short = ColumnChange::new("id", vec![1, 2], Arc::new(Int64Array::from(vec![1])));
+    assert!(matches!(
+        short,
+        Err(CoreError::RowCountMismatch { keys: 2, rows: 1 })
+    ));
+}
+
+#[test]
+fn validation_against_keys() {
+    let held = set(&[1, 2]);
+    let check = |update: TableUpdate, expected: &str| {
+        let got = update.validate_against(&held).map_err(|e| format!("{e:?}"));
+        assert_eq!(got.err().as_deref().unwrap_or("Ok"), expected);
+    };
+    check(
+        update(
+            1,
+            &[1],
+            &[(1, 0, None, None), (3, 0, None, None)],
+            vec![ids(&[2], &[5])],
+        ),
+        "Ok",
+    );
+    check(update(1, &[3, 4], &[], vec![]), "KeyNotPresent { key: 3 }");
+    check(update(1, &[], &[B], vec![]), "DuplicateKey { key: 2 }");
+    check(
+        update(1, &[], &[], vec![ids(&[7], &[0])]),
+        "KeyNotPresent { key: 7 }",
+    );
+}
+
+#[test]
+fn coalescing_rejects_disorder_and_other_schemas() {
+    let later = update(2, &[], &[], vec![]);
+    let error = later
+        .clone()
+        .coalesce(update(2, &[], &[], vec![]))
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        CoreError::StepOrder {
+            previous: 2,
+            next: 2
+        }
+    ));
+    let projected = update(3, &[], &[], vec![]).project(&["id"]).unwrap();
+    let error = later.coalesce(projected).unwrap_err();
+    assert!(matches!(error, CoreError::SchemaMismatch { .. }));
+}
+
+#[test]
+fn projection_keeps_keys_and_drops_other_columns() {
+    let full = update(
+        4,
+        &[9],
+        &[A],
+        vec![names(&[2], &[None]), values(&[3], &[Some(1.0)])],
+    );
+    let check = |columns: &[&str], expected_changes: &[&str]| {
+        let projected = full.project(columns).unwrap();
+        assert_eq!(projected.step(), 4);
+        assert_eq!(projected.removed(), full.removed());
+        assert_eq!(projected.added().keys(), full.added().keys());
+        assert_eq!(projected.added().batch().num_columns(), columns.len());
+        assert_eq!(projected.modified_columns(), expected_changes);
+    };
+    check(&["value", "name"], &["value", "name"]);
+    check(&["id"], &[]);
+    check(&[], &[]);
+    assert!(matches!(
+        full.project(&["x"]),
+        Err(CoreError::UnknownColumn { .. })
+    ));
+}
