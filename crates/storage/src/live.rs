@@ -15,9 +15,11 @@
 //! reference, so it stops once the last handle that called `live()` is dropped (the
 //! [`LiveTable`]s handed out keep their content but stop ticking).
 //!
-//! A live table has a fixed schema: a version that changes the schema fails the live table
-//! with [`StorageError::InvalidArgument`] as the cause, and the next `live()` call starts a
-//! fresh one with the new schema.
+//! A version that changes the schema (add, drop or rename a column) is a schema-change step of
+//! the live table, which its subscribers receive as an event; a renamed column stays the same
+//! column. A single step that would change both the schema and rows (a revert of a schema
+//! change, or a jump across expired versions that include one) fails the live table with
+//! [`StorageError::InvalidArgument`] as the cause; the next `live()` call starts a fresh one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -28,7 +30,7 @@ use uuid::Uuid;
 
 pub(crate) use crate::diff::update_between;
 use crate::error::{Result, StorageError};
-use crate::format::manifest::public_schema;
+use crate::format::manifest::{column_id, public_schema};
 use crate::format::table_dir::{Loaded, TableDir};
 use crate::options::CatalogOptions;
 /// The live state of one table in one catalog.
@@ -323,33 +325,66 @@ impl LiveState {
                     Err(e) => return Err(e),
                 }
             };
+            let core_err = |source| StorageError::Core {
+                context: format!(
+                    "applying version {} of {} to its live table",
+                    next.version(),
+                    self.store.name
+                ),
+                source,
+            };
             if next.manifest.schema != applied.manifest.schema {
-                let error = StorageError::invalid(
-                    self.store.name.clone(),
-                    format!(
-                        "version {} changed the schema; open a new live table",
-                        next.version()
-                    ),
-                );
-                self.table.fail(error);
-                *applied = target;
-                return Ok(());
+                // A schema change is a step of the live table (an event its subscribers
+                // receive); renamed columns stay the same columns (matched by column id).
+                let update = update_between(&self.store, &applied, &next).await?;
+                if !update.is_empty() {
+                    // One version that changes both the schema and rows (a revert of a schema
+                    // change, or several versions at once because the ones between expired)
+                    // would be two steps of the live table for one version.
+                    let error = StorageError::invalid(
+                        self.store.name.clone(),
+                        format!(
+                            "version {} changed the schema and rows at once; open a new live table",
+                            next.version()
+                        ),
+                    );
+                    self.table.fail(error);
+                    *applied = target;
+                    return Ok(());
+                }
+                let renames = renames_between(&applied.manifest.schema, &next.manifest.schema);
+                let renames: Vec<(&str, &str)> = renames
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
+                self.table
+                    .change_schema(table_schema(&self.store, &next)?, &renames)
+                    .map_err(core_err)?;
+                *applied = next;
+                continue;
             }
             let update = update_between(&self.store, &applied, &next).await?;
-            self.table
-                .apply_at(update)
-                .map_err(|source| StorageError::Core {
-                    context: format!(
-                        "applying version {} of {} to its live table",
-                        next.version(),
-                        self.store.name
-                    ),
-                    source,
-                })?;
+            self.table.apply_at(update).map_err(core_err)?;
             *applied = next;
         }
         Ok(())
     }
+}
+
+/// Columns whose name changed between two schemas, as (old name, new name), matched by their
+/// stable column ids.
+fn renames_between(
+    old: &arrow_schema::Schema,
+    new: &arrow_schema::Schema,
+) -> Vec<(String, String)> {
+    new.fields()
+        .iter()
+        .filter_map(|f| {
+            let id = column_id(f)?;
+            let before = old.fields().iter().find(|o| column_id(o) == Some(id))?;
+            (before.name() != f.name()).then(|| (before.name().clone(), f.name().clone()))
+        })
+        .collect()
 }
 
 /// A version's rows as a core snapshot at step `version`.

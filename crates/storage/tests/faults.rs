@@ -450,13 +450,14 @@ async fn revert_never_references_an_object_gc_may_sweep() {
     );
 }
 
-/// Waits (bounded) for the next item of a live table's subscription.
+/// Waits (bounded) for the next item of a live table's subscription (row updates only).
 async fn next_update(
     sub: &mut tableshare_core::Subscription,
 ) -> Option<tableshare_core::Result<tableshare_core::TableUpdate>> {
-    tokio::time::timeout(Duration::from_secs(20), sub.next())
+    let event = tokio::time::timeout(Duration::from_secs(20), sub.next())
         .await
-        .expect("the subscriber was left waiting")
+        .expect("the subscriber was left waiting")?;
+    Some(event.map(|e| e.into_update().expect("a row update, not a schema change")))
 }
 
 // Guards live-table upkeep: a watcher that can no longer follow its table fails the live

@@ -671,6 +671,56 @@ async fn live_follows_commits(c: &Catalog) {
     // Both handles of one catalog share a live table.
     let again = c.open_table("lv").await.unwrap().live().await.unwrap();
     assert_eq!(again.step(), 3);
+    // Schema changes are steps too, received as events; a renamed column keeps its values.
+    t.refresh().await.unwrap();
+    t.add_column(Field::new("extra", DataType::Int64, true))
+        .await
+        .unwrap(); // v4
+    t.rename_column("value", "amount").await.unwrap(); // v5
+    let row = sample_rows(&[(3, "c", 3.0)]);
+    let renamed = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+    ]);
+    let row = RecordBatch::try_new(Arc::new(renamed), row.columns().to_vec()).unwrap();
+    t.insert(&row).await.unwrap(); // v6
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(match event {
+            tableshare_core::TableEvent::SchemaChange(change) => {
+                format!("schema {}: {:?}", change.step(), change.renames())
+            }
+            tableshare_core::TableEvent::Update(u) => format!("update {}", u.step()),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(
+        seen,
+        vec![
+            "schema 4: []".to_owned(),
+            "schema 5: [(\"value\", \"amount\")]".to_owned(),
+            "update 6".to_owned()
+        ]
+    );
+    let snap = live.snapshot().unwrap();
+    let names: Vec<String> = snap
+        .schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["id", "name", "amount", "extra"]);
+    let amounts = snap.concat().unwrap();
+    let amounts = amounts.column_by_name("amount").unwrap();
+    let amounts = amounts.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert_eq!(amounts.values().to_vec(), vec![2.0, 3.0]);
     drop(t);
     c.drop_table("lv", false).await.unwrap();
 }
