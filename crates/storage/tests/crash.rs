@@ -97,7 +97,7 @@ fn ids_of(batch: &RecordBatch) -> Vec<i64> {
 
 /// Whether `ids` are exactly whole batches 0..k for some k (what any committed version holds).
 fn whole_batches(ids: &[i64]) -> bool {
-    ids.len() % ROWS_PER_BATCH as usize == 0 && ids.iter().copied().eq(0..ids.len() as i64)
+    ids.len().is_multiple_of(ROWS_PER_BATCH as usize) && ids.iter().copied().eq(0..ids.len() as i64)
 }
 
 /// One trial: start a child, kill it after `delay`, verify the table. Returns the version seen.
