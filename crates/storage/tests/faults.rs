@@ -11,11 +11,17 @@
 //!
 //! The request sequence of each operation is first recorded on a fault-free run, so the test
 //! covers every IO step the engine makes today and follows the engine as it changes.
+//!
+//! The whole sweep runs on each store the suites run on (memory, local disk and S3; see
+//! `common`), one test each, with `FaultStore` wrapping the real store: every operation gets
+//! every fault kind at every step on every store.
 
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers panic on failure by design: the panic is the test failure"
 )]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use std::time::Duration;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::future::BoxFuture;
-use object_store::memory::InMemory;
+use object_store::ObjectStore;
 use tableshare_core::{RowSet, TableSchema};
 use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, Table};
 use tableshare_testkit::{Fault, FaultStore};
@@ -79,9 +85,9 @@ async fn content(table: &Table) -> Content {
         .collect()
 }
 
-/// A fresh store with `f.t` at version 2 holding ids 1..=4.
-async fn setup() -> (Arc<FaultStore>, Catalog) {
-    let store = FaultStore::new(Arc::new(InMemory::new()));
+/// `f.t` at version 2 holding ids 1..=4 in the fresh store `inner`, wrapped in a fault store.
+async fn setup(inner: Arc<dyn ObjectStore>) -> (Arc<FaultStore>, Catalog) {
+    let store = FaultStore::new(inner);
     let catalog = Catalog::open(store.clone(), "root");
     catalog.create_dir("f").await.unwrap();
     let table = catalog
@@ -249,8 +255,34 @@ async fn observe(store: &Arc<FaultStore>, path: &str) -> Option<(u64, Content)> 
     }
 }
 
+// Guards the commit protocol on memory (see the module docs).
 #[tokio::test]
-async fn every_io_step_of_every_mutation_survives_every_fault() {
+async fn every_io_step_of_every_mutation_survives_every_fault_on_memory() {
+    sweep("memory").await;
+}
+
+// Guards the commit protocol on local disk (see the module docs).
+#[tokio::test]
+async fn every_io_step_of_every_mutation_survives_every_fault_on_local_disk() {
+    sweep("local").await;
+}
+
+// Guards the commit protocol on S3 (see the module docs); not run when S3 is not configured.
+#[tokio::test]
+async fn every_io_step_of_every_mutation_survives_every_fault_on_s3() {
+    sweep("s3").await;
+}
+
+/// A fresh store of `kind` (kept alive with its temporary directory by the caller).
+fn fresh(kind: &str) -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
+    common::fresh_store(kind).unwrap()
+}
+
+/// Every fault at every step of every case, on stores of `kind`.
+async fn sweep(kind: &str) {
+    if common::fresh_store(kind).is_none() {
+        return;
+    }
     let faults = [
         Fault::Error,
         Fault::LostResponse,
@@ -259,7 +291,8 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
     let mut trials = 0;
     for case in cases() {
         // The fault-free run: the states before and after, and the requests it makes.
-        let (store, catalog) = setup().await;
+        let (inner, _dir) = fresh(kind);
+        let (store, catalog) = setup(inner).await;
         let before = observe(&store, case.observed).await;
         store.reset();
         (case.run)(catalog).await.unwrap();
@@ -283,8 +316,12 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
         for step in 0..steps {
             for fault in faults {
                 trials += 1;
-                let what = format!("{} with {fault:?} at request {step}/{steps}", case.name);
-                let (store, catalog) = setup().await;
+                let what = format!(
+                    "{kind}: {} with {fault:?} at request {step}/{steps}",
+                    case.name
+                );
+                let (inner, _dir) = fresh(kind);
+                let (store, catalog) = setup(inner).await;
                 store.reset();
                 store.fail_at(step, fault);
                 let result = (case.run)(catalog).await;
@@ -325,5 +362,5 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
             }
         }
     }
-    assert!(trials > 100, "only {trials} trials");
+    assert!(trials > 100, "{kind}: only {trials} trials");
 }

@@ -1,5 +1,6 @@
 //! Property test: random operation sequences (insert, update, delete, add/drop/rename column,
-//! revert, time travel, GC) against a plain in-memory model (key → row per version).
+//! revert, time travel, GC) against a plain in-memory model (key → row per version). Each
+//! sequence runs on every store the suites run on (memory, local disk, S3; see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use common::{snapshot_at, table_schema};
-use object_store::memory::InMemory;
+use common::{snapshot_at, stores, table_schema};
+use object_store::ObjectStore;
 use proptest::prelude::*;
 use tableshare_core::RowSet;
 use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, StorageError, Table};
@@ -142,13 +143,13 @@ async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool
     }
 }
 
-async fn run(ops: Vec<Op>) {
+async fn run(store: Arc<dyn ObjectStore>, ops: Vec<Op>) {
     // Tiny file limits and compaction threshold, so that inserts are cut into several files and
     // most inserts also compact: the model covers multi-file writes and compaction.
     let options = CatalogOptions::default()
         .with_file_limits(2, usize::MAX)
         .with_compaction(u64::MAX, 2);
-    let c = Catalog::open_with_options(Arc::new(InMemory::new()), "", options);
+    let c = Catalog::open_with_options(store, "", options);
     let t = c
         .create_table(
             "m",
@@ -326,6 +327,8 @@ proptest! {
     #[test]
     fn engine_matches_model(ops in prop::collection::vec(op(), 1..16)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops));
+        for (_name, store, _dir) in stores() {
+            rt.block_on(run(store, ops.clone()));
+        }
     }
 }
