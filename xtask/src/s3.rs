@@ -57,7 +57,7 @@ impl S3Server {
             .stderr(log)
             .spawn()
             .context("could not start the moto server")?;
-        let server = Self {
+        let mut server = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };

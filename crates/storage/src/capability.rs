@@ -31,8 +31,10 @@ const PROBE_DIR: &str = "_probes";
 
 /// What the store lacks, as named in [`StorageError::UnsupportedStore`].
 const LACKS_CREATE: &str = "conditional create (PutMode::Create answers NotImplemented)";
-const LACKS_ATOMIC: &str = "atomic conditional create (a second PutMode::Create of one path overwrote it instead of \
-     failing with AlreadyExists)";
+const LACKS_ATOMIC: &str = concat!(
+    "atomic conditional create (a second PutMode::Create of one path overwrote the object ",
+    "instead of failing with AlreadyExists)"
+);
 
 /// The once-per-catalog-handle capability check. Cheap to share: clones of a catalog's
 /// [`StoreRoot`] share one probe.

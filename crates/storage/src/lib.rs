@@ -15,7 +15,7 @@
 //! | --- | --- |
 //! | `io` | raw object IO under a store root; verified content-addressed objects |
 //! | `log` | the commit protocol: a versioned log of self-verifying manifests |
-//! | `capability` | refuses stores without atomic conditional create (probed before the first write) |
+//! | `capability` | refuses stores without atomic conditional create (probed before writing) |
 //! | `manifest`, `datafile` | the table manifest; Parquet data files and deletion vectors |
 //! | `engine` | reading versions, live rows and version diffs of one table directory |
 //! | `table`, `catalog`, `live`, `gc` | the public handles |

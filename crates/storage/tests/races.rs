@@ -260,7 +260,8 @@ fn race_creates(kind: &str, spec: &str) -> Result<String, String> {
     check?;
     if raced < CREATE_RACES_WANTED {
         return Err(format!(
-            "{kind}: only {raced} of {rounds} rounds raced at the store (want {CREATE_RACES_WANTED})"
+            "{kind}: only {raced} of {rounds} rounds raced at the store \
+             (want {CREATE_RACES_WANTED})"
         ));
     }
     Ok(format!("{raced} of {rounds} rounds raced at the store"))
@@ -347,12 +348,9 @@ fn race_appends(kind: &str, spec: &str) -> Result<String, String> {
             // Each reported version holds its batch and the one before it does not.
             for (version, (writer, i)) in &versions {
                 let id = writer * ID_STRIDE + i;
-                let at = common::ids(&common::snapshot_at(&catalog, &path, *version).await.batch());
-                let before = common::ids(
-                    &common::snapshot_at(&catalog, &path, version - 1)
-                        .await
-                        .batch(),
-                );
+                let at = common::snapshot_at(&catalog, &path, *version).await;
+                let before = common::snapshot_at(&catalog, &path, version - 1).await;
+                let (at, before) = (common::ids(at.batch()), common::ids(before.batch()));
                 if !at.contains(&id) || before.contains(&id) {
                     return Err(format!("{kind}: id {id} did not land at version {version}"));
                 }
@@ -363,7 +361,8 @@ fn race_appends(kind: &str, spec: &str) -> Result<String, String> {
     }
     if losses < APPEND_LOSSES_WANTED {
         return Err(format!(
-            "{kind}: only {losses} lost conditional creates in {rounds} rounds (want {APPEND_LOSSES_WANTED})"
+            "{kind}: only {losses} lost conditional creates in {rounds} rounds \
+             (want {APPEND_LOSSES_WANTED})"
         ));
     }
     Ok(format!(
