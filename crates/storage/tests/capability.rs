@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::{sample_rows, sample_schema, stores, table_schema};
 use futures::TryStreamExt;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use object_store::aws::S3ConditionalPut;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -106,6 +106,30 @@ async fn writes_to_an_existing_table_on_a_lax_store_are_refused() {
         "{err:?}"
     );
     assert_eq!(all_paths(&inner).await, before, "nothing was written");
+}
+
+// Guards the primitive itself, through object_store on each store (on S3: `PutMode::Create`
+// sends `If-None-Match: *`, and the server's 412 must come back as `AlreadyExists`): a second
+// create of one path is refused and leaves the first object as it was.
+#[tokio::test]
+async fn conditional_create_refuses_a_second_create() {
+    for (name, store, _dir) in stores() {
+        let path = Path::from("x/object");
+        let create = || PutOptions::from(PutMode::Create);
+        store
+            .put_opts(&path, PutPayload::from_static(b"first"), create())
+            .await
+            .unwrap();
+        let second = store
+            .put_opts(&path, PutPayload::from_static(b"second"), create())
+            .await;
+        assert!(
+            matches!(second, Err(object_store::Error::AlreadyExists { .. })),
+            "{name}: {second:?}"
+        );
+        let now = store.get(&path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(&now[..], b"first", "{name}");
+    }
 }
 
 // Guards: memory, local disk and S3 pass the probe; it runs once per catalog handle (two puts
