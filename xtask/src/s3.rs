@@ -14,7 +14,8 @@
 //! 5. stops the server when the [`S3Server`] is dropped, whether the tests passed or not.
 //!
 //! moto 5.1 checks `If-None-Match: *` and then stores the object in two steps, without a lock;
-//! under its default threaded server two racing conditional creates could both succeed. The
+//! under its default threaded server nothing stops two racing conditional creates from both
+//! succeeding (a stress test did not catch it happening, but the window exists). The
 //! launcher `xtask/s3/serve.py` therefore serves moto's own WSGI application behind one lock:
 //! requests are handled one at a time, which makes every conditional create atomic.
 //! `crates/storage/tests/races.rs` checks that with racing processes.

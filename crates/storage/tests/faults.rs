@@ -14,7 +14,9 @@
 //!
 //! The whole sweep runs on each store the suites run on (memory, local disk and S3; see
 //! `common`), one test each, with `FaultStore` wrapping the real store: every operation gets
-//! every fault kind at every step on every store.
+//! every fault kind at every step on every store. Nothing is sampled on S3: against the local
+//! moto server the full sweep takes about two minutes (local disk with fsync about one and a
+//! half), well inside CI's budget, so no case is dropped.
 
 #![allow(
     clippy::unwrap_used,
