@@ -17,9 +17,6 @@
 //!   the create is retried. If the store still cannot tell (also when it answers
 //!   `AlreadyExists` and then fails to show the manifest), the caller gets
 //!   [`StorageError::CommitOutcomeUnknown`] and nothing is deleted.
-//!
-//! These guarantees hold only on a store whose conditional create is atomic; the first commit
-//! through a catalog handle checks that ([`crate::capability`]) and refuses other stores.
 //! * **Versions are dense.** Each commit creates `parent + 1`, so versions form `0..=latest`
 //!   (garbage collection removes only a prefix of old ones). That is what lets [`VersionLog::latest`]
 //!   probe forward from the hint with HEAD requests instead of listing.
@@ -27,6 +24,9 @@
 //!   the hint lags behind plus one, and falls back to a single LIST only if the hint is missing,
 //!   wrong, or lags by more than [`MAX_PROBES`]. The hint is never trusted alone: the manifests
 //!   are the truth.
+//!
+//! These guarantees hold only on a store whose conditional create is atomic; the first write
+//! through a catalog handle checks that ([`crate::capability`]) and refuses other stores.
 //!
 //! # Self-verifying manifests
 //!

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use common::{sample_rows, sample_schema, stores, table_schema};
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use object_store::aws::S3ConditionalPut;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tableshare_storage::{Catalog, StorageError};
 use tableshare_testkit::{Fault, FaultStore, LaxCreate, LaxCreateStore, Op};
 
