@@ -9,6 +9,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{sample_rows, sample_schema, stores, table_schema};
 use futures::TryStreamExt;
@@ -174,17 +175,44 @@ async fn supported_stores_pass_once_per_handle() {
 async fn a_failing_probe_is_a_store_error_and_is_retried() {
     for fault in [Fault::Error, Fault::LostResponse] {
         for nth_put in [0, 1] {
-            let store = FaultStore::new(Arc::new(InMemory::new()));
+            let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let store = FaultStore::new(Arc::clone(&inner));
             let catalog = Catalog::open(store.clone(), "");
-            // Arm the fault on the first or the second create of the probe object.
-            store.fail_at(nth_put, fault);
+            // Arm the fault on the first or the second create of the probe object (a zero delay
+            // lets the first one through when the second is meant).
+            if nth_put == 1 {
+                store.fail_next(Op::Put, Some("_probes"), Fault::Delay(Duration::ZERO));
+            }
+            store.fail_next(Op::Put, Some("_probes"), fault);
             let err = catalog.create_dir("d").await.unwrap_err();
+            let what = format!("{fault:?} at probe put {nth_put}");
             assert!(
-                matches!(err, StorageError::Store { .. }),
-                "{fault:?} at put {nth_put}: {err:?}"
+                matches!(
+                    err,
+                    StorageError::Store {
+                        operation: "conditional create probe",
+                        ..
+                    }
+                ),
+                "{what}: {err:?}"
+            );
+            let fired: Vec<_> = store
+                .requests()
+                .into_iter()
+                .filter_map(|r| r.fault)
+                .collect();
+            assert_eq!(fired.last(), Some(&fault), "{what}");
+            // Nothing was committed, the probe object is gone, and the next write probes again.
+            assert!(catalog.list("", false).await.unwrap().is_empty(), "{what}");
+            assert!(
+                all_paths(&inner)
+                    .await
+                    .iter()
+                    .all(|p| !p.contains("_probes")),
+                "{what}"
             );
             catalog.create_dir("d").await.unwrap();
-            assert_eq!(catalog.list("", false).await.unwrap().len(), 1);
+            assert_eq!(catalog.list("", false).await.unwrap().len(), 1, "{what}");
         }
     }
 }
