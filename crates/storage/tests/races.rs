@@ -52,8 +52,10 @@ const PATH_ENV: &str = "TABLESHARE_RACE_PATH";
 
 /// Processes racing to create one path.
 const CREATORS: usize = 4;
-/// Create rounds at most, and how many of them must have raced at the store.
-const CREATE_ROUNDS: usize = 12;
+/// Create rounds at most, and how many of them must have raced at the store. On local disk a
+/// commit takes about a millisecond, so only some rounds overlap (3 of 3 to 3 of 8 seen on a busy
+/// 2-core machine); the bound leaves room for a slower one.
+const CREATE_ROUNDS: usize = 30;
 const CREATE_RACES_WANTED: usize = 3;
 /// Appends per writer per round; append rounds at most; lost conditional creates wanted in all.
 const APPENDS: i64 = 12;
