@@ -5,7 +5,9 @@
 //!
 //! - `cargo xtask ci`: format check, clippy with warnings denied on every target, the whole test
 //!   suite, and the documentation build with warnings denied. Each step prints its name and how
-//!   long it took; the first failure stops the run with a non-zero exit code.
+//!   long it took; the first failure stops the run with a non-zero exit code. The test step runs
+//!   against a local S3 server (moto) that this command installs, starts and stops itself
+//!   (`s3.rs`), so the storage suites run on S3 too.
 //! - `cargo xtask bench [--quick]`: the benchmark programs that compare tableshare with its peers
 //!   side by side in one run (see `bench.rs` and docs/performance.md).
 //!
@@ -22,12 +24,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod s3;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci              format check, clippy (warnings denied), all tests, docs (warnings denied)
+  ci              format check, clippy (warnings denied), all tests (with a local S3 server
+                  it starts), docs (warnings denied)
   bench [--quick] storage benchmarks side by side with pyarrow, deltalake and lance;
                   a full run rewrites its section of docs/performance.md
   help            print this message";
@@ -83,21 +87,29 @@ fn ci() -> Result<()> {
         ],
         &[],
     )?;
-    step(
-        &root,
-        "test",
-        // Every target but the benchmark programs, which `cargo xtask bench` runs with arguments.
-        &[
+    {
+        // The S3 server lives exactly as long as the test step: dropped (stopped) when the step
+        // ends, whether it passed or failed.
+        let s3 = s3::S3Server::start(&root)?;
+        let env = s3.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        step(
+            &root,
             "test",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-            "--locked",
-        ],
-        &[],
-    )?;
+            // Every target but the benchmark programs, which `cargo xtask bench` runs with
+            // arguments.
+            &[
+                "test",
+                "--workspace",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--examples",
+                "--locked",
+            ],
+            &env,
+        )?;
+    }
     // Target selection skips doctests; run them on their own so examples in docs stay compiling.
     step(
         &root,

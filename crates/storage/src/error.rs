@@ -162,6 +162,20 @@ pub enum StorageError {
         source: object_store::Error,
     },
 
+    /// The object store cannot be committed to safely: it lacks atomic conditional create
+    /// (`PutMode::Create`), so two writers could both win one version. Found by the probe a
+    /// catalog runs before its first write; retrying does not help, use another store.
+    #[error("object store {store} is not supported for writing: it lacks {lacks}")]
+    UnsupportedStore {
+        /// The store, as it displays itself (`AmazonS3(bucket)`, `LocalFileSystem(...)`).
+        store: String,
+        /// What it lacks.
+        lacks: &'static str,
+        /// The store's answer, when it refused with an error (`NotImplemented`).
+        #[source]
+        source: Option<object_store::Error>,
+    },
+
     /// The arguments do not fit the table (schema mismatch, wrong row count, ...).
     #[error("invalid argument for {table}: {reason}")]
     InvalidArgument {

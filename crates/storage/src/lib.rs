@@ -15,6 +15,7 @@
 //! | --- | --- |
 //! | `format` | the on-store format and commit protocol (docs/format.md): object IO, the version log, manifests, data files, table directories |
 //! | `read`, `diff` | reading live rows of a version; the exact difference between two versions |
+//! | `capability` | refuses stores without atomic conditional create (probed before the first write) |
 //! | `commit` | building and committing the next manifest of a table |
 //! | `operations` | one file per table operation (insert, update, delete, schema, compact, revert, gc) |
 //! | `table`, `catalog`, `live` | the handles: a table, the catalog (namespace, replicas), live tables |
@@ -42,6 +43,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod align;
+mod capability;
 mod catalog;
 mod commit;
 mod diff;

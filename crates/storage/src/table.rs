@@ -1,7 +1,7 @@
 //! [`Table`]: the handle through which a program reads, changes and follows one table.
 //!
 //! Every mutation builds the next manifest on the version the handle last saw and commits it
-//! through the commit protocol ([`crate::log`]). An append that loses the race rebuilds itself
+//! through the commit protocol ([`crate::format::log`]). An append that loses the race rebuilds itself
 //! on the winner and retries; any other change whose base is no longer the latest fails with
 //! [`StorageError::VersionConflict`] (re-read with [`Table::refresh`] and try again).
 //!

@@ -1,6 +1,7 @@
 //! Damaged storage: flipping one byte or truncating any data file, deletion vector or manifest
 //! (the newest, older ones, the catalog's own) gives a `Corrupt` error naming that file, and a
-//! spliced version chain one naming both versions: never wrong rows, never a panic.
+//! spliced version chain one naming both versions: never wrong rows, never a panic. Every damage
+//! is done on each store the suites run on (memory, local disk, S3; see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -8,9 +9,8 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{ids, sample_rows, sample_schema, table_schema};
+use common::{ids, sample_rows, sample_schema, stores, table_schema};
 use futures::TryStreamExt;
-use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tableshare_core::RowSet;
@@ -44,58 +44,59 @@ async fn damaged_files_are_reported_not_misread() {
     ];
     for kind in ["data/", "dv/", "_versions/"] {
         for (name, damage) in &damages {
-            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-            let c = Catalog::open(store.clone(), "");
-            let t = c
-                .create_table("t", &table_schema(sample_schema()))
-                .await
-                .unwrap();
-            t.insert(&sample_rows(&[(1, "a", 1.0), (2, "b", 2.0)]))
-                .await
-                .unwrap();
-            t.delete(&Selection::Keys(RowSet::from_iter([0u64])))
-                .await
-                .unwrap();
-            let dir = format!("tables/{}/", t.id());
-            let all: Vec<_> = store
-                .list(Some(&Path::from(dir.clone())))
-                .try_collect()
-                .await
-                .unwrap();
-            // The newest manifest (lowest inverted name) or the only data file / DV.
-            let mut targets: Vec<String> = all
-                .iter()
-                .map(|m| m.location.to_string())
-                .filter(|p| p[dir.len()..].starts_with(kind))
-                .collect();
-            targets.sort();
-            let target = targets.first().unwrap().clone();
-            let path = Path::from(target.clone());
-            let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
-            store
-                .put(&path, PutPayload::from(Bytes::from(damage(&bytes))))
-                .await
-                .unwrap();
-            let result = match c.open_table("t").await {
-                Ok(h) => h.scan().await.map(|d| ids(&d.batch)),
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(StorageError::Corrupt { path, .. }) => {
-                    assert!(
-                        target.ends_with(&path),
-                        "{kind} {name}: error names {path}, damaged {target}"
-                    );
+            for (store_name, store, _dir) in stores() {
+                let store: Arc<dyn ObjectStore> = store;
+                let c = Catalog::open(store.clone(), "");
+                let t = c
+                    .create_table("t", &table_schema(sample_schema()))
+                    .await
+                    .unwrap();
+                t.insert(&sample_rows(&[(1, "a", 1.0), (2, "b", 2.0)]))
+                    .await
+                    .unwrap();
+                t.delete(&Selection::Keys(RowSet::from_iter([0u64])))
+                    .await
+                    .unwrap();
+                let dir = format!("tables/{}/", t.id());
+                let all: Vec<_> = store
+                    .list(Some(&Path::from(dir.clone())))
+                    .try_collect()
+                    .await
+                    .unwrap();
+                // The newest manifest (lowest inverted name) or the only data file / DV.
+                let mut targets: Vec<String> = all
+                    .iter()
+                    .map(|m| m.location.to_string())
+                    .filter(|p| p[dir.len()..].starts_with(kind))
+                    .collect();
+                targets.sort();
+                let target = targets.first().unwrap().clone();
+                let path = Path::from(target.clone());
+                let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+                store
+                    .put(&path, PutPayload::from(Bytes::from(damage(&bytes))))
+                    .await
+                    .unwrap();
+                let result = match c.open_table("t").await {
+                    Ok(h) => h.scan().await.map(|d| ids(&d.batch)),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Err(StorageError::Corrupt { path, .. }) => {
+                        assert!(
+                            target.ends_with(&path),
+                            "{store_name} {kind} {name}: error names {path}, damaged {target}"
+                        );
+                    }
+                    other => panic!("{store_name} {kind} {name}: expected Corrupt, got {other:?}"),
                 }
-                other => panic!("{kind} {name}: expected Corrupt, got {other:?}"),
             }
         }
     }
 }
 
-/// A catalog on memory with table `t` at version 3: two inserts and a delete.
-async fn three_versions() -> (Arc<dyn ObjectStore>, Catalog, String) {
-    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+/// A catalog on `store` with table `t` at version 3: two inserts and a delete.
+async fn three_versions(store: Arc<dyn ObjectStore>) -> (Arc<dyn ObjectStore>, Catalog, String) {
     let c = Catalog::open(store.clone(), "");
     let t = c
         .create_table("t", &table_schema(sample_schema()))
@@ -143,8 +144,10 @@ fn assert_corrupt<T: std::fmt::Debug>(what: &str, result: Result<T, StorageError
 // unless the damaged one is the parent its open checks.
 #[tokio::test]
 async fn damaged_older_manifests_are_reported() {
-    for damaged in 0..3u64 {
-        let (store, c, dir) = three_versions().await;
+    for (damaged, (_, store, _dir)) in
+        (0..3u64).flat_map(|d| stores().into_iter().map(move |s| (d, s)))
+    {
+        let (store, c, dir) = three_versions(store).await;
         let path = manifest_path(&dir, damaged);
         flip_middle(&store, &path).await;
         assert_corrupt(
@@ -169,34 +172,36 @@ async fn damaged_older_manifests_are_reported() {
 // latest version is opened, and when history walks over the link.
 #[tokio::test]
 async fn a_spliced_chain_is_reported_naming_both_versions() {
-    let (store, c, dir) = three_versions().await;
-    let path = manifest_path(&dir, 2);
-    let sealed = store.get(&path).await.unwrap().bytes().await.unwrap();
-    let text = std::str::from_utf8(&sealed).unwrap();
-    let body_start = text.find("\"manifest\":").unwrap() + "\"manifest\":".len();
-    let body = &text[body_start..text.len() - 1];
-    // Same content but another transaction id: a different manifest with a valid envelope.
-    let mut value: serde_json::Value = serde_json::from_str(body).unwrap();
-    value["txn_id"] = serde_json::Value::from("spliced");
-    let new_body = serde_json::to_string(&value).unwrap();
-    let hash = blake3::hash(new_body.as_bytes()).to_hex().to_string();
-    let resealed = format!("{{\"blake3\":\"{hash}\",\"manifest\":{new_body}}}");
-    store
-        .put(&path, PutPayload::from(Bytes::from(resealed)))
-        .await
-        .unwrap();
-    // The spliced manifest alone is valid: version 2 opens.
-    c.open_table("t:2").await.unwrap();
-    for result in [
-        c.open_table("t").await.map(|_| ()),
-        c.open_table("t:3").await.map(|_| ()),
-    ] {
-        match result {
-            Err(StorageError::Corrupt {
-                reason: CorruptReason::ChainBroken { version, parent },
-                ..
-            }) => assert_eq!((version, parent), (3, 2)),
-            other => panic!("expected a broken chain between 3 and 2, got {other:?}"),
+    for (_, store, _dir) in stores() {
+        let (store, c, dir) = three_versions(store).await;
+        let path = manifest_path(&dir, 2);
+        let sealed = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let text = std::str::from_utf8(&sealed).unwrap();
+        let body_start = text.find("\"manifest\":").unwrap() + "\"manifest\":".len();
+        let body = &text[body_start..text.len() - 1];
+        // Same content but another transaction id: a different manifest with a valid envelope.
+        let mut value: serde_json::Value = serde_json::from_str(body).unwrap();
+        value["txn_id"] = serde_json::Value::from("spliced");
+        let new_body = serde_json::to_string(&value).unwrap();
+        let hash = blake3::hash(new_body.as_bytes()).to_hex().to_string();
+        let resealed = format!("{{\"blake3\":\"{hash}\",\"manifest\":{new_body}}}");
+        store
+            .put(&path, PutPayload::from(Bytes::from(resealed)))
+            .await
+            .unwrap();
+        // The spliced manifest alone is valid: version 2 opens.
+        c.open_table("t:2").await.unwrap();
+        for result in [
+            c.open_table("t").await.map(|_| ()),
+            c.open_table("t:3").await.map(|_| ()),
+        ] {
+            match result {
+                Err(StorageError::Corrupt {
+                    reason: CorruptReason::ChainBroken { version, parent },
+                    ..
+                }) => assert_eq!((version, parent), (3, 2)),
+                other => panic!("expected a broken chain between 3 and 2, got {other:?}"),
+            }
         }
     }
 }
@@ -206,20 +211,22 @@ async fn a_spliced_chain_is_reported_naming_both_versions() {
 // storage directories; a damaged older catalog manifest does not matter to current operations.
 #[tokio::test]
 async fn damaged_catalog_manifests_name_themselves() {
-    let (store, c, dir) = three_versions().await;
-    let id = uuid::Uuid::parse_str(dir.trim_start_matches("tables/")).unwrap();
-    c.create_dir("d").await.unwrap(); // catalog version 1
-    // An older catalog manifest: current operations never read it.
-    flip_middle(&store, &manifest_path("catalog", 0)).await;
-    assert_eq!(c.list("", false).await.unwrap().len(), 2);
-    // The latest one: named by every catalog operation.
-    let latest = manifest_path("catalog", 1);
-    flip_middle(&store, &latest).await;
-    assert_corrupt("list", c.list("", false).await, &latest);
-    assert_corrupt("open", c.open_table("t").await.map(|_| ()), &latest);
-    assert_corrupt("create", c.create_dir("e").await, &latest);
-    // The table's data is still there, by its storage id.
-    let t = c.open_table_by_id(id).await.unwrap();
-    assert!(t.is_read_only());
-    assert_eq!(ids(&t.scan().await.unwrap().batch), vec![2]);
+    for (_, store, _dir) in stores() {
+        let (store, c, dir) = three_versions(store).await;
+        let id = uuid::Uuid::parse_str(dir.trim_start_matches("tables/")).unwrap();
+        c.create_dir("d").await.unwrap(); // catalog version 1
+        // An older catalog manifest: current operations never read it.
+        flip_middle(&store, &manifest_path("catalog", 0)).await;
+        assert_eq!(c.list("", false).await.unwrap().len(), 2);
+        // The latest one: named by every catalog operation.
+        let latest = manifest_path("catalog", 1);
+        flip_middle(&store, &latest).await;
+        assert_corrupt("list", c.list("", false).await, &latest);
+        assert_corrupt("open", c.open_table("t").await.map(|_| ()), &latest);
+        assert_corrupt("create", c.create_dir("e").await, &latest);
+        // The table's data is still there, by its storage id.
+        let t = c.open_table_by_id(id).await.unwrap();
+        assert!(t.is_read_only());
+        assert_eq!(ids(&t.scan().await.unwrap().batch), vec![2]);
+    }
 }

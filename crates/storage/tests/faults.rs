@@ -13,11 +13,19 @@
 //!
 //! The request sequence of each operation is first recorded on a fault-free run, so the test
 //! covers every IO step the engine makes today and follows the engine as it changes.
+//!
+//! The whole sweep runs on each store the suites run on (memory, local disk and S3; see
+//! `common`), one test each, with `FaultStore` wrapping the real store: every operation gets
+//! every fault kind at every step on every store. Nothing is sampled on S3: against the local
+//! moto server the full sweep takes about two minutes (local disk with fsync about one and a
+//! half), well inside CI's budget, so no case is dropped.
 
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers panic on failure by design: the panic is the test failure"
 )]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +34,7 @@ use std::time::Duration;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::future::BoxFuture;
-use object_store::memory::InMemory;
+use object_store::ObjectStore;
 use tableshare_core::{RowSet, TableSchema};
 use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, Table, TxnToken};
 use tableshare_testkit::{Fault, FaultStore, Op};
@@ -81,9 +89,9 @@ async fn content(table: &Table) -> Content {
         .collect()
 }
 
-/// A fresh store with `f.t` at version 2 holding ids 1..=4.
-async fn setup() -> (Arc<FaultStore>, Catalog) {
-    let store = FaultStore::new(Arc::new(InMemory::new()));
+/// `f.t` at version 2 holding ids 1..=4 in the fresh store `inner`, wrapped in a fault store.
+async fn setup(inner: Arc<dyn ObjectStore>) -> (Arc<FaultStore>, Catalog) {
+    let store = FaultStore::new(inner);
     let catalog = Catalog::open(store.clone(), "root");
     catalog.create_dir("f").await.unwrap();
     let table = catalog
@@ -247,8 +255,34 @@ async fn observe(store: &Arc<FaultStore>, path: &str) -> Option<(u64, Content)> 
     }
 }
 
+// Guards the commit protocol on memory (see the module docs).
 #[tokio::test]
-async fn every_io_step_of_every_mutation_survives_every_fault() {
+async fn every_io_step_of_every_mutation_survives_every_fault_on_memory() {
+    sweep("memory").await;
+}
+
+// Guards the commit protocol on local disk (see the module docs).
+#[tokio::test]
+async fn every_io_step_of_every_mutation_survives_every_fault_on_local_disk() {
+    sweep("local").await;
+}
+
+// Guards the commit protocol on S3 (see the module docs); not run when S3 is not configured.
+#[tokio::test]
+async fn every_io_step_of_every_mutation_survives_every_fault_on_s3() {
+    sweep("s3").await;
+}
+
+/// A fresh store of `kind` (kept alive with its temporary directory by the caller).
+fn fresh(kind: &str) -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
+    common::fresh_store(kind).unwrap()
+}
+
+/// Every fault at every step of every case, on stores of `kind`.
+async fn sweep(kind: &str) {
+    if common::fresh_store(kind).is_none() {
+        return;
+    }
     let faults = [
         Fault::Error,
         Fault::LostResponse,
@@ -257,7 +291,8 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
     let mut trials = 0;
     for case in cases() {
         // The fault-free run: the states before and after, and the requests it makes.
-        let (store, catalog) = setup().await;
+        let (inner, _dir) = fresh(kind);
+        let (store, catalog) = setup(inner).await;
         let before = observe(&store, case.observed).await;
         store.reset();
         (case.run)(catalog).await.unwrap();
@@ -273,8 +308,12 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
         for step in 0..steps {
             for fault in faults {
                 trials += 1;
-                let what = format!("{} with {fault:?} at request {step}/{steps}", case.name);
-                let (store, catalog) = setup().await;
+                let what = format!(
+                    "{kind}: {} with {fault:?} at request {step}/{steps}",
+                    case.name
+                );
+                let (inner, _dir) = fresh(kind);
+                let (store, catalog) = setup(inner).await;
                 store.reset();
                 store.fail_at(step, fault);
                 let result = (case.run)(catalog).await;
@@ -315,12 +354,22 @@ async fn every_io_step_of_every_mutation_survives_every_fault() {
             }
         }
     }
-    assert!(trials > 100, "only {trials} trials");
+    assert!(trials > 100, "{kind}: only {trials} trials");
 }
 
-/// A catalog over a fault store, without background compaction (its versions would interleave).
-async fn guarded_setup() -> (Arc<FaultStore>, Catalog) {
-    let store = FaultStore::new(Arc::new(InMemory::new()));
+/// The store kinds available to this run (memory, local disk, and S3 when configured).
+fn kinds() -> Vec<&'static str> {
+    ["memory", "local", "s3"]
+        .into_iter()
+        .filter(|k| common::fresh_store(k).is_some())
+        .collect()
+}
+
+/// A catalog over a fault store over a fresh store of `kind`, without background compaction
+/// (its versions would interleave); the temporary directory must outlive the catalog.
+async fn guarded_setup(kind: &str) -> (Arc<FaultStore>, Catalog, Option<tempfile::TempDir>) {
+    let (inner, dir) = fresh(kind);
+    let store = FaultStore::new(inner);
     let c = Catalog::open_with_options(
         store.clone(),
         "root",
@@ -330,7 +379,7 @@ async fn guarded_setup() -> (Arc<FaultStore>, Catalog) {
     c.create_table(TABLE, &TableSchema::unpartitioned(schema()).unwrap())
         .await
         .unwrap();
-    (store, c)
+    (store, c, dir)
 }
 
 /// Waits until a manifest put has started (the write under test is between its object writes
@@ -365,8 +414,9 @@ fn manifest_puts(store: &FaultStore) -> usize {
 // protects (with the guard's check disabled, the first case fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn age_guard_protects_the_files_of_a_commit_in_flight() {
-    for (guard, protected) in [(Duration::from_secs(3600), true), (Duration::ZERO, false)] {
-        let (store, c) = guarded_setup().await;
+    let cases = [(Duration::from_secs(3600), true), (Duration::ZERO, false)];
+    for (kind, (guard, protected)) in kinds().into_iter().flat_map(|k| cases.map(|c| (k, c))) {
+        let (store, c, _dir) = guarded_setup(kind).await;
         c.open_table(TABLE)
             .await
             .unwrap()
@@ -414,40 +464,43 @@ async fn age_guard_protects_the_files_of_a_commit_in_flight() {
 // the age guard protects until the commit lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revert_never_references_an_object_gc_may_sweep() {
-    let (store, c) = guarded_setup().await;
-    let t = c.open_table(TABLE).await.unwrap();
-    t.insert(&rows(&[1])).await.unwrap(); // v1: one file
-    t.delete(&Selection::Keys(RowSet::from_iter([0u64])))
-        .await
-        .unwrap(); // v2: the file leaves the manifest
-    // Let v1's file and v2 age past the guard, so GC may expire v1 and sweep its file.
-    let guard = Duration::from_secs(1);
-    tokio::time::sleep(guard + Duration::from_millis(200)).await;
-    let before = manifest_puts(&store);
-    store.fail_next(
-        Op::Put,
-        Some("_versions"),
-        Fault::Delay(Duration::from_millis(300)),
-    );
-    let revert = tokio::spawn(async move { t.revert().await });
-    until_commit_starts(&store, before).await;
-    let report = c
-        .gc_table(TABLE, &GcOptions::new(Duration::ZERO, guard))
-        .await
-        .unwrap();
-    assert!(
-        report.files_deleted >= 1,
-        "GC swept v1's file during the revert (the race happened): {report:?}"
-    );
-    assert_eq!(revert.await.unwrap().unwrap(), 3);
-    let table = Catalog::open(store.clone(), "root")
-        .open_table(TABLE)
-        .await
-        .unwrap();
-    assert_eq!(
-        content(&table).await.keys().copied().collect::<Vec<_>>(),
-        vec![1]
-    );
+    for kind in kinds() {
+        let (store, c, _dir) = guarded_setup(kind).await;
+        let t = c.open_table(TABLE).await.unwrap();
+        t.insert(&rows(&[1])).await.unwrap(); // v1: one file
+        t.delete(&Selection::Keys(RowSet::from_iter([0u64])))
+            .await
+            .unwrap(); // v2: the file leaves the manifest
+        // Let v1's file and v2 age past the guard, so GC may expire v1 and sweep its file.
+        let guard = Duration::from_secs(1);
+        tokio::time::sleep(guard + Duration::from_millis(200)).await;
+        let before = manifest_puts(&store);
+        store.fail_next(
+            Op::Put,
+            Some("_versions"),
+            Fault::Delay(Duration::from_millis(300)),
+        );
+        let revert = tokio::spawn(async move { t.revert().await });
+        until_commit_starts(&store, before).await;
+        let report = c
+            .gc_table(TABLE, &GcOptions::new(Duration::ZERO, guard))
+            .await
+            .unwrap();
+        assert!(
+            report.files_deleted >= 1,
+            "GC swept v1's file during the revert (the race happened): {report:?}"
+        );
+        assert_eq!(revert.await.unwrap().unwrap(), 3, "{kind}");
+        let table = Catalog::open(store.clone(), "root")
+            .open_table(TABLE)
+            .await
+            .unwrap();
+        assert_eq!(
+            content(&table).await.keys().copied().collect::<Vec<_>>(),
+            vec![1],
+            "{kind}"
+        );
+    }
 }
 
 /// Waits (bounded) for the next item of a live table's subscription (row updates only).
@@ -469,8 +522,9 @@ async fn a_live_table_that_cannot_follow_fails_its_subscribers() {
     let fast = CatalogOptions::default()
         .with_background_compaction(false)
         .with_watch_interval(Duration::from_millis(10));
-    for case in ["dropped here", "collected elsewhere", "store down"] {
-        let (store, setup) = guarded_setup().await;
+    let cases = ["dropped here", "collected elsewhere", "store down"];
+    for (kind, case) in kinds().into_iter().flat_map(|k| cases.map(|c| (k, c))) {
+        let (store, setup, _dir) = guarded_setup(kind).await;
         setup
             .open_table(TABLE)
             .await
@@ -516,23 +570,25 @@ async fn a_live_table_that_cannot_follow_fails_its_subscribers() {
 // while the live table is still at the old step, and the step arrives afterwards).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_never_waits_for_live_upkeep() {
-    let (store, c) = guarded_setup().await;
-    let t = c.open_table(TABLE).await.unwrap();
-    t.insert(&rows(&[1])).await.unwrap(); // v1
-    let live = t.live().await.unwrap();
-    let (_, mut sub) = live.subscribe().unwrap();
-    store.fail_next(
-        Op::Get,
-        Some("/data/"),
-        Fault::Delay(Duration::from_secs(2)),
-    );
-    let v = t.insert(&rows(&[2])).await.unwrap();
-    assert_eq!(v, 2);
-    assert_eq!(
-        live.step(),
-        1,
-        "the insert returned before the live table applied it"
-    );
-    let update = next_update(&mut sub).await.unwrap().unwrap();
-    assert_eq!((update.step(), update.added().len()), (2, 1));
+    for kind in kinds() {
+        let (store, c, _dir) = guarded_setup(kind).await;
+        let t = c.open_table(TABLE).await.unwrap();
+        t.insert(&rows(&[1])).await.unwrap(); // v1
+        let live = t.live().await.unwrap();
+        let (_, mut sub) = live.subscribe().unwrap();
+        store.fail_next(
+            Op::Get,
+            Some("/data/"),
+            Fault::Delay(Duration::from_secs(2)),
+        );
+        let v = t.insert(&rows(&[2])).await.unwrap();
+        assert_eq!(v, 2);
+        assert_eq!(
+            live.step(),
+            1,
+            "the insert returned before the live table applied it"
+        );
+        let update = next_update(&mut sub).await.unwrap().unwrap();
+        assert_eq!((update.step(), update.added().len()), (2, 1), "{kind}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Property test: random operation sequences (insert, update, delete, add/drop/rename column,
-//! revert, time travel, GC) against a plain in-memory model (key → row per version).
+//! revert, time travel, GC) against a plain in-memory model (key → row per version). Each
+//! sequence runs on every store the suites run on (memory, local disk, S3; see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use common::{snapshot_at, table_schema};
-use object_store::memory::InMemory;
+use common::{snapshot_at, stores, table_schema};
+use object_store::ObjectStore;
 use proptest::prelude::*;
 use tableshare_core::RowSet;
 use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Selection, StorageError, Table};
@@ -142,7 +143,7 @@ async fn check_diff(c: &Catalog, a: &State, b_state: &State, b: u64, exact: bool
     }
 }
 
-async fn run(ops: Vec<Op>) {
+async fn run(store: Arc<dyn ObjectStore>, ops: Vec<Op>) {
     // Tiny file limits and every file small, so that inserts are cut into several files and
     // every explicit compaction merges: the model covers multi-file writes and compaction.
     // Background compaction is off so that versions follow the operations one to one.
@@ -150,7 +151,7 @@ async fn run(ops: Vec<Op>) {
         .with_file_limits(2, usize::MAX)
         .with_compaction(u64::MAX, 2)
         .with_background_compaction(false);
-    let c = Catalog::open_with_options(Arc::new(InMemory::new()), "", options);
+    let c = Catalog::open_with_options(store, "", options);
     let t = c
         .create_table(
             "m",
@@ -328,6 +329,8 @@ proptest! {
     #[test]
     fn engine_matches_model(ops in prop::collection::vec(op(), 1..16)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops));
+        for (_name, store, _dir) in stores() {
+            rt.block_on(run(store, ops.clone()));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The behavioural suite of the storage engine: every case is a plain `async fn case(&Catalog)`
-//! run by [`run_all`] on each supported store (memory and local disk), so no store can skip a
-//! case.
+//! run by [`run_all`] on each supported store (memory, local disk and S3), so no store can skip
+//! a case. S3 is the server `cargo xtask ci` starts; plain `cargo test` has none and says so
+//! (see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -45,6 +46,13 @@ async fn suite_on_memory() {
 async fn suite_on_local_disk() {
     let dir = tempfile::tempdir().unwrap();
     run_all(&Catalog::open_local(dir.path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_on_s3() {
+    if let Some(store) = common::s3_store() {
+        run_all(&Catalog::open(store, "")).await;
+    }
 }
 
 // Guards the catalog: dirs, nesting, list (recursive or not), move, drop with/without force,

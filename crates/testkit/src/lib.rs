@@ -29,9 +29,14 @@
 //! # }
 //! ```
 //!
+//! [`LaxCreateStore`] breaks conditional create on cue (refused outright, or silently
+//! overwriting), so storage can prove it refuses such stores instead of committing on them.
+//!
 //! Not for production use: this crate is a dev-dependency of the others.
 #![deny(missing_docs)]
 
 mod fault_store;
+mod lax_create;
 
 pub use fault_store::{Counts, Fault, FaultStore, Op, Request};
+pub use lax_create::{LaxCreate, LaxCreateStore};

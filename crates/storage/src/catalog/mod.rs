@@ -1,6 +1,6 @@
 //! [`Catalog`]: directories, tables, views, snapshots and replicas under dotted paths.
 //!
-//! The catalog is itself a versioned log ([`crate::log`]) under `catalog/`: each change (create,
+//! The catalog is itself a versioned log ([`crate::format::log`]) under `catalog/`: each change (create,
 //! move, drop, ...) commits a new catalog manifest holding the whole path → entry map with one
 //! conditional create. A change that loses the race is re-applied on the winner, so two
 //! processes creating the same path get one success and one [`StorageError::AlreadyExists`].

@@ -14,7 +14,8 @@
 //! * **Known outcomes.** A commit whose request fails without a clear answer (timeout, lost
 //!   response) is read back: the manifest carries the writer's transaction id, so a manifest with
 //!   our id means our commit landed, one with another id means a rival won, and no manifest means
-//!   the create is retried. If the store still cannot tell, the caller gets
+//!   the create is retried. If the store still cannot tell (also when it answers
+//!   `AlreadyExists` and then fails to show the manifest), the caller gets
 //!   [`StorageError::CommitOutcomeUnknown`] and nothing is deleted.
 //! * **Versions are dense.** Each commit creates `parent + 1`, so versions form `0..=latest`
 //!   (garbage collection removes only a prefix of old ones). That is what lets [`VersionLog::latest`]
@@ -23,6 +24,9 @@
 //!   the hint lags behind plus one, and falls back to a single LIST only if the hint is missing,
 //!   wrong, or lags by more than [`MAX_PROBES`]. The hint is never trusted alone: the manifests
 //!   are the truth.
+//!
+//! These guarantees hold only on a store whose conditional create is atomic; the first write
+//! through a catalog handle checks that ([`crate::capability`]) and refuses other stores.
 //!
 //! # Self-verifying manifests
 //!
@@ -164,6 +168,7 @@ impl VersionLog {
         txn_id: &str,
     ) -> Result<CommitOutcome> {
         let rel = self.version_path(version);
+        self.root.require_atomic_create().await?;
         let sealed = seal(body);
         let mut last_error = None;
         for attempt in 0..UNKNOWN_RETRIES {
@@ -173,15 +178,23 @@ impl VersionLog {
                     return Ok(CommitOutcome::Committed);
                 }
                 CreateOutcome::AlreadyExists => {
-                    // A rival won, or an earlier attempt of ours landed: the txn id decides.
-                    return match self.read_back(version, txn_id).await? {
-                        Some(outcome) => Ok(outcome),
-                        None => Err(StorageError::corrupt(
-                            rel,
-                            CorruptReason::Inconsistent(
-                                "store reported the manifest exists but it cannot be read",
-                            ),
-                        )),
+                    // A rival won, or an earlier attempt of ours landed: the txn id decides. If
+                    // the store cannot show us the manifest, we cannot know which.
+                    return match self.read_back(version, txn_id).await {
+                        Ok(Some(outcome)) => Ok(outcome),
+                        Ok(None) => Err(StorageError::CommitOutcomeUnknown {
+                            source: object_store::Error::NotFound {
+                                path: rel.clone(),
+                                source: "the conditional create reported AlreadyExists but \
+                                         reading the manifest back found nothing"
+                                    .into(),
+                            },
+                            path: rel,
+                        }),
+                        Err(StorageError::Store { source, .. }) => {
+                            Err(StorageError::CommitOutcomeUnknown { path: rel, source })
+                        }
+                        Err(other) => Err(other),
                     };
                 }
                 CreateOutcome::Unknown(error) => {

@@ -3,7 +3,7 @@
 //! [`StoreRoot`] is an `Arc<dyn ObjectStore>` plus a prefix. It knows nothing about versions or
 //! manifests: it maps store errors to [`StorageError`]s that name the object, and it reads and
 //! writes *content-addressed* objects (data files, deletion vectors) whose size and BLAKE3 hash
-//! are checked on every read. The commit protocol lives in [`crate::log`] and uses this layer
+//! are checked on every read. The commit protocol lives in [`crate::format::log`] and uses this layer
 //! only through the few operations it needs (conditional create, get, head, list).
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::capability::Probe;
 use crate::error::{CorruptReason, Result, StorageError};
 
 /// The BLAKE3 hash of `bytes` as lowercase hex.
@@ -36,12 +37,30 @@ pub(crate) enum CreateOutcome {
 pub(crate) struct StoreRoot {
     store: Arc<dyn ObjectStore>,
     prefix: String,
+    /// The once-per-catalog-handle check that the store can commit at all (shared by clones).
+    probe: Arc<Probe>,
 }
 
 impl StoreRoot {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
         let prefix = prefix.trim_matches('/').to_owned();
-        Self { store, prefix }
+        let probe = Arc::default();
+        Self {
+            store,
+            prefix,
+            probe,
+        }
+    }
+
+    /// The object store (for naming it in errors).
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Fails unless the store has atomic conditional create; asks it once per catalog handle
+    /// (see [`crate::capability`]). Every write path calls this before its first write.
+    pub(crate) async fn require_atomic_create(&self) -> Result<()> {
+        self.probe.require(self).await
     }
 
     /// The full store path of an object named relative to the root.
@@ -143,6 +162,7 @@ impl StoreRoot {
     /// bytes (same size and hash) the put is a no-op, otherwise the existing object is corrupt.
     pub(crate) async fn put_content(&self, rel: &str, bytes: Bytes, hash: &str) -> Result<()> {
         let size = bytes.len() as u64;
+        self.require_atomic_create().await?;
         match self.put_create(rel, bytes).await {
             CreateOutcome::Created => Ok(()),
             CreateOutcome::AlreadyExists => self.get_verified(rel, size, hash).await.map(|_| ()),

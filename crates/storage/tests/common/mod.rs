@@ -1,17 +1,35 @@
-//! Helpers shared by the storage integration tests: schemas, batches, and the two stores every
-//! behavioural case runs on. (Request counting and fault injection: `tableshare_testkit`.)
+//! Helpers shared by the storage integration tests: schemas, batches, and the three stores every
+//! behavioural case runs on: memory, local disk and S3. (Request counting and fault injection:
+//! `tableshare_testkit`.)
+//!
+//! S3 is the server `cargo xtask ci` starts (moto), named by environment variables:
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `TABLESHARE_TEST_S3_ENDPOINT` | e.g. `http://127.0.0.1:4566`; unset: S3 cases are not run |
+//! | `TABLESHARE_TEST_S3_BUCKET` | an existing bucket (default `tableshare-test`) |
+//! | `TABLESHARE_TEST_REQUIRE_S3` | `1`: a missing endpoint fails the test instead |
+//!
+//! Plain `cargo test` stays hermetic: without an endpoint each test binary prints one line saying
+//! S3 was not configured and runs its cases on memory and local disk only. Every S3 store is a
+//! fresh, unique prefix of the shared bucket, so tests never see each other's objects.
 #![allow(
     dead_code,
     unreachable_pub,
     reason = "each test binary uses a different subset of these helpers"
 )]
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Once};
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::prefix::PrefixStore;
+use object_store::{local::LocalFileSystem, memory::InMemory};
 use tableshare_core::{Snapshot, TableSchema};
-use tableshare_storage::Catalog;
+use tableshare_storage::{Catalog, CatalogOptions};
 
 /// `id: int64 not null, name: utf8, value: float64` (the seed's sample table).
 pub fn sample_schema() -> SchemaRef {
@@ -56,14 +74,114 @@ pub fn ids(batch: &RecordBatch) -> Vec<i64> {
     (0..a.len()).map(|j| a.value(j)).collect()
 }
 
-/// A catalog on each store the behavioural suite runs on: memory and local disk.
+/// The S3 endpoint to test against, or `None` when S3 is not configured (said once per test
+/// binary). Panics when `TABLESHARE_TEST_REQUIRE_S3=1` and no endpoint is set, so CI cannot
+/// silently skip S3.
+pub fn s3_endpoint() -> Option<String> {
+    static SAID: Once = Once::new();
+    match std::env::var("TABLESHARE_TEST_S3_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ => {
+            assert!(
+                std::env::var("TABLESHARE_TEST_REQUIRE_S3").as_deref() != Ok("1"),
+                "TABLESHARE_TEST_REQUIRE_S3=1 but TABLESHARE_TEST_S3_ENDPOINT is not set: \
+                 run the tests through `cargo xtask ci`, which starts an S3 server"
+            );
+            SAID.call_once(|| {
+                // Straight to the process's stderr: libtest captures `eprintln!` inside tests,
+                // and this line must be seen by whoever runs plain `cargo test`.
+                let _unseen = writeln!(
+                    std::io::stderr(),
+                    "S3 not configured (TABLESHARE_TEST_S3_ENDPOINT unset): S3 cases not run; \
+                     `cargo xtask ci` runs them"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A builder for the test bucket, or `None` when S3 is not configured. Fixed test credentials;
+/// path-style requests over plain HTTP, as a local server needs.
+pub fn s3_builder() -> Option<AmazonS3Builder> {
+    let endpoint = s3_endpoint()?;
+    let bucket =
+        std::env::var("TABLESHARE_TEST_S3_BUCKET").unwrap_or_else(|_| "tableshare-test".into());
+    Some(
+        AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_access_key_id("tableshare-test")
+            .with_secret_access_key("tableshare-test")
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false),
+    )
+}
+
+/// The S3 store at `prefix` of the test bucket, or `None` when S3 is not configured.
+pub fn s3_store_at(prefix: &str) -> Option<Arc<dyn ObjectStore>> {
+    let s3 = s3_builder()?.build().unwrap();
+    Some(Arc::new(PrefixStore::new(s3, prefix)))
+}
+
+/// A fresh S3 store: a unique prefix of the test bucket (`None` when S3 is not configured).
+pub fn s3_store() -> Option<Arc<dyn ObjectStore>> {
+    s3_store_at(&format!("t/{}", uuid::Uuid::new_v4()))
+}
+
+/// The kinds of store the suites run on, in order: memory, local disk, S3.
+pub const STORE_KINDS: [&str; 3] = ["memory", "local", "s3"];
+
+/// A fresh, empty store of `kind` (one of [`STORE_KINDS`]) with the temporary directory that must
+/// outlive a local one; `None` for S3 when it is not configured.
+pub fn fresh_store(kind: &str) -> Option<(Arc<dyn ObjectStore>, Option<tempfile::TempDir>)> {
+    match kind {
+        "memory" => Some((Arc::new(InMemory::new()), None)),
+        "local" => {
+            let dir = tempfile::tempdir().unwrap();
+            let local = LocalFileSystem::new_with_prefix(dir.path())
+                .unwrap()
+                .with_fsync(true);
+            Some((Arc::new(local), Some(dir)))
+        }
+        "s3" => s3_store().map(|s| (s, None)),
+        other => panic!("unknown store kind {other}"),
+    }
+}
+
+/// A fresh, empty store of each kind the suites run on (memory, local disk, S3 when
+/// configured), with the temporary directory that must outlive the local one.
+pub fn stores() -> Vec<(
+    &'static str,
+    Arc<dyn ObjectStore>,
+    Option<tempfile::TempDir>,
+)> {
+    STORE_KINDS
+        .into_iter()
+        .filter_map(|kind| fresh_store(kind).map(|(store, dir)| (kind, store, dir)))
+        .collect()
+}
+
+/// A catalog on each store the behavioural suite runs on: memory, local disk and S3.
 pub fn catalogs() -> Vec<(&'static str, Catalog, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let local = Catalog::open_local(dir.path()).unwrap();
-    vec![
-        ("memory", Catalog::in_memory(), None),
-        ("local", local, Some(dir)),
-    ]
+    catalogs_with(&CatalogOptions::default())
+}
+
+/// [`catalogs`] with options.
+pub fn catalogs_with(
+    options: &CatalogOptions,
+) -> Vec<(&'static str, Catalog, Option<tempfile::TempDir>)> {
+    stores()
+        .into_iter()
+        .map(|(name, store, dir)| {
+            (
+                name,
+                Catalog::open_with_options(store, "", options.clone()),
+                dir,
+            )
+        })
+        .collect()
 }
 
 /// The snapshot of `path` at `version`, read through a `path:N` handle.
