@@ -14,7 +14,8 @@
 //! | module | role |
 //! | --- | --- |
 //! | `format` | the on-store format and commit protocol (docs/format.md): object IO, the version log, manifests, data files, table directories |
-//! | `read`, `diff` | reading live rows of a version; the exact difference between two versions |
+//! | `scan` | streaming reads of a version: projected, pruned by key range and statistics, limited, in key order |
+//! | `read`, `diff` | whole-file reads of live rows (for updates, compaction, live tables); the exact difference between two versions |
 //! | `commit` | building and committing the next manifest of a table |
 //! | `operations` | one file per table operation (insert, update, delete, schema, compact, revert, gc) |
 //! | `table`, `catalog`, `live` | the handles: a table, the catalog (namespace, replicas), live tables |
@@ -52,6 +53,7 @@ mod operations;
 mod options;
 mod read;
 mod rows;
+mod scan;
 mod table;
 
 pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
@@ -61,4 +63,7 @@ pub use format::manifest::{Operation, ROW_KEY_COLUMN};
 pub use operations::gc::{GcOptions, GcReport};
 pub use options::CatalogOptions;
 pub use rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME, json_field};
+pub use scan::{
+    CompareOp, DEFAULT_BATCH_SIZE, Literal, Predicate, ScanBatch, ScanOptions, ScanStream,
+};
 pub use table::{HistoryEntry, Selection, Table, TableData};

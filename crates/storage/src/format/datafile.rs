@@ -18,15 +18,19 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tableshare_core::RowSet;
 
 use crate::error::{CorruptReason, Result, StorageError};
 use crate::format::manifest::{
-    DataFileEntry, DeletionVectorEntry, ROW_KEY_COLUMN, column_id, strip_column_id,
+    DataFileEntry, DeletionVectorEntry, ROW_KEY_COLUMN, TailEntry, column_id, strip_column_id,
 };
 use crate::format::store::blake3_hex;
+
+/// Footer key-value metadata holding the BLAKE3 of every column chunk (see [`chunk_hashes`]).
+pub(crate) const CHUNK_HASHES_KEY: &str = "tableshare:chunk_blake3";
 
 /// An encoded data file ready to be put, with its manifest entry.
 #[derive(Debug)]
@@ -76,7 +80,15 @@ pub(crate) fn encode_data_file(
     };
     let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(parquet_err)?;
     writer.write(&file_batch).map_err(parquet_err)?;
+    writer.flush().map_err(parquet_err)?;
+    // Every column chunk is written now; the footer (written by `close`) records their hashes.
+    let (chunk_hashes, tail_offset) = chunk_hashes(writer.inner(), writer.flushed_row_groups());
+    writer.append_key_value_metadata(KeyValue::new(CHUNK_HASHES_KEY.to_owned(), chunk_hashes));
     writer.close().map_err(parquet_err)?;
+    let tail = TailEntry {
+        offset: tail_offset,
+        blake3: blake3_hex(buf.get(tail_offset as usize..).unwrap_or_default()),
+    };
     let hash = blake3_hex(&buf);
     let (key_min, key_max) = (keys.value(0), keys.value(keys.len() - 1));
     let entry = DataFileEntry {
@@ -88,6 +100,7 @@ pub(crate) fn encode_data_file(
         blake3: hash,
         columns: ids,
         deletion_vector: None,
+        tail: Some(tail),
     };
     Ok(EncodedFile {
         bytes: Bytes::from(buf),
@@ -95,13 +108,36 @@ pub(crate) fn encode_data_file(
     })
 }
 
-/// The Parquet writer settings of data files: snappy; the ascending `_row_key` column is
-/// delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in a few bytes per page) and never
-/// dictionary-encoded (every key is distinct, so a dictionary is pure cost).
+/// The hex BLAKE3 of every column chunk written so far (row group by row group, columns in
+/// file order, 64 hex digits each, concatenated) and the offset just past the last chunk, where
+/// the file's tail starts. `bytes` is the file as written so far.
+fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> (String, u64) {
+    let mut hashes = String::new();
+    let mut end = 4; // after the leading `PAR1`
+    for column in row_groups.iter().flat_map(RowGroupMetaData::columns) {
+        let (start, len) = column.byte_range();
+        let range = start as usize..(start + len) as usize;
+        hashes.push_str(&blake3_hex(bytes.get(range).unwrap_or_default()));
+        end = end.max(start + len);
+    }
+    (hashes, end)
+}
+
+/// Rows per Parquet row group: the unit a streaming read prunes by statistics and fetches at
+/// once. 64Ki rows keep a column chunk of 8-byte values at about 512 KiB before compression,
+/// big enough for an efficient ranged GET yet small enough that a limited or pruned read
+/// decodes little (docs/format.md, "Row groups").
+pub(crate) const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// The Parquet writer settings of data files: snappy; row groups of [`ROW_GROUP_ROWS`]; the
+/// ascending `_row_key` column is delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in
+/// a few bytes per page) and never dictionary-encoded (every key is distinct, so a dictionary
+/// is pure cost).
 fn writer_properties() -> WriterProperties {
     let keys = ColumnPath::from(ROW_KEY_COLUMN);
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_column_dictionary_enabled(keys.clone(), false)
         .set_column_encoding(keys, Encoding::DELTA_BINARY_PACKED)
         .build()
