@@ -81,8 +81,16 @@ pub(crate) fn encode_data_file(
     let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(parquet_err)?;
     writer.write(&file_batch).map_err(parquet_err)?;
     writer.flush().map_err(parquet_err)?;
-    // Every column chunk is written now; the footer (written by `close`) records their hashes.
-    let (chunk_hashes, tail_offset) = chunk_hashes(writer.inner(), writer.flushed_row_groups());
+    writer
+        .sync()
+        .map_err(|e| parquet_err(parquet::errors::ParquetError::External(Box::new(e))))?;
+    // Every column chunk is in `buf` now; the footer (written by `close`) records their hashes.
+    let (chunk_hashes, tail_offset) = chunk_hashes(writer.inner(), writer.flushed_row_groups())
+        .ok_or_else(|| {
+            parquet_err(parquet::errors::ParquetError::General(
+                "a column chunk lies past the bytes written".to_owned(),
+            ))
+        })?;
     writer.append_key_value_metadata(KeyValue::new(CHUNK_HASHES_KEY.to_owned(), chunk_hashes));
     writer.close().map_err(parquet_err)?;
     let tail = TailEntry {
@@ -110,17 +118,18 @@ pub(crate) fn encode_data_file(
 
 /// The hex BLAKE3 of every column chunk written so far (row group by row group, columns in
 /// file order, 64 hex digits each, concatenated) and the offset just past the last chunk, where
-/// the file's tail starts. `bytes` is the file as written so far.
-fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> (String, u64) {
+/// the file's tail starts. `bytes` is the file as written so far; `None` if a chunk lies
+/// beyond it (the writer was not synced).
+fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> Option<(String, u64)> {
     let mut hashes = String::new();
     let mut end = 4; // after the leading `PAR1`
     for column in row_groups.iter().flat_map(RowGroupMetaData::columns) {
         let (start, len) = column.byte_range();
-        let range = start as usize..(start + len) as usize;
-        hashes.push_str(&blake3_hex(bytes.get(range).unwrap_or_default()));
+        let range = usize::try_from(start).ok()?..usize::try_from(start + len).ok()?;
+        hashes.push_str(&blake3_hex(bytes.get(range)?));
         end = end.max(start + len);
     }
-    (hashes, end)
+    Some((hashes, end))
 }
 
 /// Rows per Parquet row group: the unit a streaming read prunes by statistics and fetches at
