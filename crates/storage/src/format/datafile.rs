@@ -117,15 +117,21 @@ pub(crate) fn encode_data_file(
 }
 
 /// The hex BLAKE3 of every column chunk written so far (row group by row group, columns in
-/// file order, 64 hex digits each, concatenated) and the offset just past the last chunk, where
+/// file order, 64 hex digits each, concatenated; the first chunk's from offset 0) and the offset just past the last chunk, where
 /// the file's tail starts. `bytes` is the file as written so far; `None` if a chunk lies
 /// beyond it (the writer was not synced).
 fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> Option<(String, u64)> {
     let mut hashes = String::new();
     let mut end = 4; // after the leading `PAR1`
-    for column in row_groups.iter().flat_map(RowGroupMetaData::columns) {
+    for (i, column) in row_groups
+        .iter()
+        .flat_map(RowGroupMetaData::columns)
+        .enumerate()
+    {
         let (start, len) = column.byte_range();
-        let range = usize::try_from(start).ok()?..usize::try_from(start + len).ok()?;
+        // The first chunk's hash also covers the leading `PAR1`, so every byte has a hash.
+        let first = if i == 0 { 0 } else { start };
+        let range = usize::try_from(first).ok()?..usize::try_from(start + len).ok()?;
         hashes.push_str(&blake3_hex(bytes.get(range)?));
         end = end.max(start + len);
     }

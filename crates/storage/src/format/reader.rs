@@ -8,7 +8,8 @@
 //!   end of the file) is fetched with one ranged GET and checked against the BLAKE3 the
 //!   manifest records for the file, and the object's size against the recorded size;
 //! - the verified footer holds the BLAKE3 of every column chunk (key-value metadata
-//!   `tableshare:chunk_blake3`), so each chunk fetched later is checked against it.
+//!   `tableshare:chunk_blake3`; the first chunk's hash also covers the leading `PAR1`), so each
+//!   chunk fetched later is checked against it.
 //!
 //! A request that is not made of whole hashed pieces is widened to them (parquet asks for whole
 //! column chunks anyway) and sliced after the check. Files written before range hashes existed
@@ -355,10 +356,14 @@ fn chunk_pieces(rel: &str, metadata: &ParquetMetaData, tail_offset: u64) -> Resu
         ));
     }
     let mut pieces = Vec::with_capacity(chunks.len());
-    for (i, range) in chunks.into_iter().enumerate() {
+    for (i, mut range) in chunks.into_iter().enumerate() {
         let hex = &hashes[i * HASH_HEX_LEN..(i + 1) * HASH_HEX_LEN];
+        if i == 0 {
+            // The first chunk's hash also covers the leading `PAR1`.
+            range.start = 0;
+        }
         let hash = blake3::Hash::from_hex(hex).map_err(|e| StorageError::undecodable(rel, e))?;
-        if range.end > tail_offset || range.start < 4 {
+        if range.end > tail_offset || (i > 0 && range.start < 4) {
             return Err(inconsistent(
                 "a column chunk lies outside the file's data area",
             ));
@@ -474,16 +479,17 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(reader.metadata().num_row_groups(), 4);
-            let got = reader.read_ranges(ranges[1..].to_vec()).await.unwrap();
-            for (r, g) in ranges[1..].iter().zip(got) {
+            let got = reader.read_ranges(ranges.clone()).await.unwrap();
+            for (r, g) in ranges.iter().zip(got) {
                 assert_eq!(&g[..], &bytes[r.start as usize..r.end as usize], "{r:?}");
             }
         }
-        // The leading magic is covered by no hash: a ranged reader refuses it.
+        // The leading magic is covered by the first chunk's hash.
         let reader = DataFileReader::open(&root, entry.path.clone(), &entry)
             .await
             .unwrap();
-        assert!(reader.read_ranges(vec![ranges[0].clone()]).await.is_err());
+        let magic = reader.read_ranges(vec![0..4]).await.unwrap();
+        assert_eq!(&magic[0][..], b"PAR1");
         // Damage the second row group's chunk: reads of it fail, reads of the first do not.
         let rg = reader.metadata().row_group(1).column(1).byte_range();
         let first = reader.metadata().row_group(0).column(1).byte_range();

@@ -12,6 +12,8 @@
 //! polled, a limit stops reading as soon as it is reached, and memory is bounded by the batches
 //! in flight (one per file of the current run, plus the footers of the next runs being opened).
 
+#[cfg(test)]
+mod equivalence;
 mod file;
 mod merge;
 mod predicate;
