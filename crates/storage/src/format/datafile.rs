@@ -1,14 +1,19 @@
 //! Data files (Parquet) and deletion vectors (portable roaring): encoding and decoding.
 //!
 //! A data file is a plain Parquet file (snappy) whose first column `_row_key` (UInt64) holds the
-//! stable row keys (delta-encoded without a dictionary: keys ascend and are usually contiguous), followed by the data columns under their names at write time; other tools
-//! read it as an ordinary table. The engine reads columns *by id* through the manifest's
+//! stable row keys (delta-encoded without a dictionary: keys ascend and are usually
+//! contiguous), followed by the data columns under their names at write time; other tools
+//! read it as an ordinary table. Row groups hold [`ROW_GROUP_ROWS`] rows, so streaming reads
+//! can prune and fetch them one by one, and the footer records the BLAKE3 of every column chunk
+//! (`tableshare:chunk_blake3`) while the manifest entry records the hash of the file's tail, so
+//! ranged reads are verified (`format::reader`; docs/format.md, "Range hashes"). The engine reads columns *by id* through the manifest's
 //! `columns` list, so renamed columns keep their data and dropped ones are skipped, and fills
 //! columns added later with nulls.
 //!
 //! Both kinds of file are content-addressed: the name is the BLAKE3 of the bytes. Decoding runs
-//! only on bytes whose size and hash were already checked against the manifest, and every
-//! decoding failure is a [`StorageError::Corrupt`] naming the file.
+//! only on bytes whose size and hash (of the whole file here, of each piece in ranged reads)
+//! were already checked, and every decoding failure is a [`StorageError::Corrupt`] naming the
+//! file.
 
 use std::sync::Arc;
 

@@ -437,6 +437,11 @@ mod tests {
     use crate::format::manifest::with_column_id;
     use crate::format::store::blake3_hex;
 
+    /// A request of one range.
+    fn one(range: Range<u64>) -> Vec<Range<u64>> {
+        std::iter::once(range).collect()
+    }
+
     async fn stored(rows: u64) -> (StoreRoot, DataFileEntry, Bytes) {
         let schema = Arc::new(Schema::new(vec![with_column_id(
             &Field::new("a", DataType::Int64, false),
@@ -488,7 +493,7 @@ mod tests {
         let reader = DataFileReader::open(&root, entry.path.clone(), &entry)
             .await
             .unwrap();
-        let magic = reader.read_ranges(vec![0..4]).await.unwrap();
+        let magic = reader.read_ranges(one(0..4)).await.unwrap();
         assert_eq!(&magic[0][..], b"PAR1");
         // Damage the second row group's chunk: reads of it fail, reads of the first do not.
         let rg = reader.metadata().row_group(1).column(1).byte_range();
@@ -499,7 +504,7 @@ mod tests {
             .await
             .unwrap();
         let err = reader
-            .read_ranges(vec![rg.0..rg.0 + rg.1])
+            .read_ranges(one(rg.0..rg.0 + rg.1))
             .await
             .unwrap_err();
         assert!(
@@ -507,7 +512,7 @@ mod tests {
             "{err:?}"
         );
         reader
-            .read_ranges(vec![first.0..first.0 + first.1])
+            .read_ranges(one(first.0..first.0 + first.1))
             .await
             .unwrap();
     }

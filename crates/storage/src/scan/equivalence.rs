@@ -17,7 +17,7 @@ use super::*;
 use crate::{Catalog, CatalogOptions, Selection};
 
 /// Rows `ids` of the first schema: `id`, `name = n{id % 100}`, `value = id / 2`.
-fn rows(ids: std::ops::Range<i64>) -> RecordBatch {
+fn rows(ids: Range<i64>) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("name", DataType::Utf8, true),
