@@ -60,7 +60,8 @@ pub(crate) enum TableCommand {
     Show {
         /// Dotted path, optionally with :VERSION
         path: String,
-        /// Show at most this many rows.
+        /// Show at most this many rows (the first in row-key order; only the row groups
+        /// holding them are read).
         #[arg(long)]
         limit: Option<usize>,
         /// Print a JSON array of row objects in row-key order.
