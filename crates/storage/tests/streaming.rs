@@ -11,8 +11,9 @@ use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use common::{ids, sample_rows, sample_schema, table_schema};
 use futures::TryStreamExt;
 use object_store::memory::InMemory;
+use tableshare_core::RowSet;
 use tableshare_storage::{
-    Catalog, CatalogOptions, Predicate, ScanBatch, ScanOptions, StorageError, Table,
+    Catalog, CatalogOptions, Predicate, ScanBatch, ScanOptions, Selection, StorageError, Table,
 };
 use tableshare_testkit::{FaultStore, Op};
 
@@ -46,6 +47,12 @@ async fn read(store: &FaultStore, t: &Table, options: ScanOptions) -> (Vec<i64>,
     assert!(
         requests.iter().all(|r| r.op == Op::Get),
         "a scan only GETs: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path.contains("/data/") || r.path.contains("/dv/")),
+        "a scan reads data files and deletion vectors only: {requests:?}"
     );
     (got, store.counts().get)
 }
@@ -119,6 +126,13 @@ async fn limits_filters_and_key_ranges_fetch_only_needed_row_groups() {
         assert_eq!(got, expected, "{name}");
         assert_eq!(made, gets, "{name}: GETs");
     }
+    // A row group whose rows are all deleted is not fetched: after deleting the first 70,000
+    // keys, ten rows take the tail, the deletion vector and the second row group only.
+    let gone: RowSet = (0..70_000).collect();
+    t.delete(&Selection::Keys(gone)).await.unwrap();
+    let (got, made) = read(&store, &t, ScanOptions::default().limit(10)).await;
+    assert_eq!(got, (70_000..70_010).collect::<Vec<_>>());
+    assert_eq!(made, 3, "tail, deletion vector, one row group");
 }
 
 // Guards early stopping across files: with many files, a limited read opens only the first

@@ -91,7 +91,7 @@ pub(crate) async fn open_file(
     roots.sort_unstable();
     roots.dedup();
     check_footer(&rel, &metadata, entry, &expected)?;
-    let row_groups = select_row_groups(&rel, &metadata, entry, plan)?;
+    let row_groups = select_row_groups(&rel, &metadata, entry, plan, &deleted)?;
     if row_groups.is_empty() {
         return Ok(None);
     }
@@ -165,13 +165,14 @@ fn check_footer(
     Ok(())
 }
 
-/// The row groups whose statistics may hold wanted rows: keys in the scan's range and values
-/// matching every filter. Missing statistics never exclude a row group.
+/// The row groups whose statistics may hold wanted rows: keys in the scan's range and not all
+/// deleted, and values matching every filter. Missing statistics never exclude a row group.
 fn select_row_groups(
     rel: &str,
     metadata: &ArrowReaderMetadata,
     entry: &DataFileEntry,
     plan: &FilePlan,
+    deleted: &RowSet,
 ) -> Result<Vec<usize>> {
     let undecodable = |e| StorageError::undecodable(rel, e);
     let schema = metadata.schema();
@@ -191,9 +192,19 @@ fn select_row_groups(
         maxes.as_any().downcast_ref::<UInt64Array>(),
     ) {
         for (i, keep) in keep.iter_mut().enumerate() {
-            let below = maxes.is_valid(i) && maxes.value(i) < plan.keys.start;
-            let above = mins.is_valid(i) && mins.value(i) >= plan.keys.end;
-            *keep &= !below && !above;
+            if mins.is_null(i) || maxes.is_null(i) {
+                continue;
+            }
+            let (min, max) = (mins.value(i), maxes.value(i));
+            let outside = max < plan.keys.start || min >= plan.keys.end;
+            // Keys are distinct, so a group of `max - min + 1` rows holds exactly
+            // `min..=max`; if the deletion vector holds all of them, nothing in it is live.
+            let dense =
+                u64::try_from(groups[i].num_rows()).ok() == max.checked_sub(min).map(|d| d + 1);
+            let all_deleted = !deleted.is_empty()
+                && dense
+                && RowSet::from_range(min..max.saturating_add(1)).is_subset(deleted);
+            *keep &= !outside && !all_deleted;
         }
     }
     for p in &plan.predicates {
