@@ -97,7 +97,7 @@ pub(crate) async fn open_file(
     }
     // Decoded batches hold the roots in ascending order.
     let column_of = |i: usize| roots.binary_search(&(i + 1)).ok();
-    let shaper = Shaper {
+    let mut shaper = Shaper {
         rel: rel.clone(),
         key_range: entry.key_min..=entry.key_max,
         deleted,
@@ -107,6 +107,7 @@ pub(crate) async fn open_file(
             .iter()
             .map(|(id, _)| position(*id).and_then(column_of))
             .collect(),
+        // Every filtered column is in the file (checked above) and among the roots.
         filters: plan
             .predicates
             .iter()
@@ -121,7 +122,6 @@ pub(crate) async fn open_file(
         .with_batch_size(plan.batch_size)
         .build()
         .map_err(|e| from_parquet(&rel, e))?;
-    let mut shaper = shaper;
     let shaped = stream
         .map(move |batch| match batch {
             Ok(batch) => shaper.shape(&batch),
