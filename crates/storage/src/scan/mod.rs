@@ -9,9 +9,13 @@
 //! Keys ascend across the whole stream: files are grouped into runs of overlapping key ranges
 //! (compaction can produce overlaps); runs are disjoint and read in key order, and the files of
 //! a run are merged by key (`merge`). Streams are lazy: nothing is fetched until the stream is
-//! polled, a limit stops reading as soon as it is reached, and memory is bounded by the batches
-//! in flight (one per file of the current run, plus the footers of the next runs being opened).
+//! polled, and a scan with a limit reads one run after another and stops as soon as the limit
+//! is reached. A scan without a limit reads the next few runs ahead on their own tasks
+//! (`ahead`), a bounded number of batches each, so IO and decoding overlap. Memory is bounded
+//! by the batches in flight (one per file of each run being read, plus each run's read-ahead
+//! buffer), never by the table.
 
+mod ahead;
 #[cfg(test)]
 mod equivalence;
 mod file;
@@ -40,9 +44,8 @@ use crate::table::TableData;
 /// Rows per batch unless [`ScanOptions::batch_size`] says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
 
-/// How many runs of files ahead of the one being read are opened (footers and deletion
-/// vectors fetched) concurrently.
-const OPEN_AHEAD: usize = 2;
+/// How many runs of files ahead of the one being consumed an unlimited scan reads concurrently.
+const RUNS_AHEAD: usize = 4;
 
 /// What a streaming scan reads: columns, filters, key range, row limit and batch size.
 ///
@@ -256,28 +259,24 @@ pub(crate) fn scan_stream(
     } else {
         overlapping_runs(&manifest.files, &options.keys)
     };
+    // Without a limit, each run is read on its own task, the next few ahead of the one being
+    // consumed. A limited read stays lazy, one run after another, so it reads nothing past the
+    // row group that completes it.
     let dir = dir.clone();
-    let stream = futures::stream::iter(runs)
-        .map(move |run| {
-            let dir = dir.clone();
-            let plan = Arc::clone(&plan);
-            async move {
-                let opened = futures::future::try_join_all(
-                    run.iter().map(|f| file::open_file(&dir, f, &plan)),
-                )
-                .await?;
-                let inputs: Vec<KeyedStream> = opened.into_iter().flatten().collect();
-                Ok::<_, StorageError>(merge::merge(
-                    inputs,
-                    Arc::clone(&plan.schema),
-                    plan.batch_size,
-                    dir.dir.clone(),
-                ))
-            }
+    let limited_read = options.limit.is_some();
+    let runs = futures::stream::iter(runs).map(move |run| {
+        let stream = run_stream(&dir, &plan, run);
+        futures::future::ready(if limited_read {
+            stream
+        } else {
+            ahead::read_ahead(stream)
         })
-        .buffered(OPEN_AHEAD)
-        .try_flatten()
-        .boxed();
+    });
+    let stream = if limited_read {
+        runs.buffered(1).flatten().boxed()
+    } else {
+        runs.buffered(RUNS_AHEAD).flatten().boxed()
+    };
     let inner = match options.limit {
         Some(limit) => limited(stream, limit),
         None => stream,
@@ -287,6 +286,27 @@ pub(crate) fn scan_stream(
         schema,
         inner,
     })
+}
+
+/// The rows of one run of files: opened together (footers and deletion vectors), then merged
+/// by key. Lazy: nothing is read until the stream is polled.
+fn run_stream(dir: &TableDir, plan: &Arc<FilePlan>, run: Vec<DataFileEntry>) -> KeyedStream {
+    let dir = dir.clone();
+    let plan = Arc::clone(plan);
+    futures::stream::once(async move {
+        let opened =
+            futures::future::try_join_all(run.iter().map(|f| file::open_file(&dir, f, &plan)))
+                .await?;
+        let inputs: Vec<KeyedStream> = opened.into_iter().flatten().collect();
+        Ok::<_, StorageError>(merge::merge(
+            inputs,
+            Arc::clone(&plan.schema),
+            plan.batch_size,
+            dir.dir.clone(),
+        ))
+    })
+    .try_flatten()
+    .boxed()
 }
 
 /// The files whose key ranges meet `keys`, in runs of overlapping key ranges: runs are
