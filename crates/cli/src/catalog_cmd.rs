@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use serde::Serialize;
-use tableshare::storage::{Catalog, EntryKind, HistoryEntry, StorageError};
+use tableshare::storage::{Catalog, EntryKind, HistoryEntry, ScanOptions, StorageError};
 use tableshare::table::TableSchema;
 
 use crate::exit::{CmdResult, Failure};
@@ -60,7 +60,8 @@ pub(crate) enum TableCommand {
     Show {
         /// Dotted path, optionally with :VERSION
         path: String,
-        /// Show at most this many rows.
+        /// Show at most this many rows (the first in row-key order; only the row groups
+        /// holding them are read).
         #[arg(long)]
         limit: Option<usize>,
         /// Print a JSON array of row objects in row-key order.
@@ -254,11 +255,19 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
             }
             TableCommand::Show { path, limit, json } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
-                let data = table.scan().await.map_err(storage_failure)?;
-                let mut batch = data.batch;
+                // A limit streams only the first rows in key order: a few row groups are read,
+                // not the table.
+                let mut options = ScanOptions::default();
                 if let Some(limit) = limit {
-                    batch = batch.slice(0, limit.min(batch.num_rows()));
+                    options = options.limit(limit);
                 }
+                let data = table
+                    .scan_stream(options)
+                    .map_err(storage_failure)?
+                    .concat()
+                    .await
+                    .map_err(storage_failure)?;
+                let batch = data.batch;
                 if json {
                     println!("{}", rows_json(&batch).map_err(Failure::Failed)?);
                 } else {
@@ -267,7 +276,7 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                         "{} (version {}, {} rows)",
                         table.path(),
                         data.version,
-                        data.keys.len()
+                        table.row_count()
                     );
                 }
             }

@@ -14,7 +14,8 @@
 //! | module | role |
 //! | --- | --- |
 //! | `format` | the on-store format and commit protocol (docs/format.md): object IO, the version log, manifests, data files, table directories |
-//! | `read`, `diff` | reading live rows of a version; the exact difference between two versions |
+//! | `scan` | streaming reads of a version: projected, pruned by key range and statistics, limited, in key order |
+//! | `read`, `diff` | whole-file reads of live rows (for updates, compaction, live tables); the exact difference between two versions |
 //! | `capability` | refuses stores without atomic conditional create (probed before the first write) |
 //! | `commit` | building and committing the next manifest of a table |
 //! | `operations` | one file per table operation (insert, update, delete, schema, compact, revert, gc) |
@@ -54,6 +55,7 @@ mod operations;
 mod options;
 mod read;
 mod rows;
+mod scan;
 mod table;
 
 pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
@@ -64,4 +66,7 @@ pub use operations::TxnToken;
 pub use operations::gc::{GcOptions, GcReport};
 pub use options::CatalogOptions;
 pub use rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME, json_field};
+pub use scan::{
+    CompareOp, DEFAULT_BATCH_SIZE, Literal, Predicate, ScanBatch, ScanOptions, ScanStream,
+};
 pub use table::{HistoryEntry, Selection, Table, TableData};

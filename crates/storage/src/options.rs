@@ -11,7 +11,8 @@ pub struct CatalogOptions {
     /// How often live handles check the store for commits made by other processes.
     pub watch_interval: Duration,
     /// At most this many rows per data file: a bigger insert is cut into several files,
-    /// encoded in parallel (default 1,048,576, one Parquet row group).
+    /// encoded in parallel (default 1,048,576; files are cut into Parquet row groups of 65,536
+    /// rows).
     pub max_rows_per_file: usize,
     /// About this many bytes of in-memory Arrow data per data file (default 128 MiB).
     pub max_bytes_per_file: usize,

@@ -21,7 +21,7 @@ use crate::options::CatalogOptions;
 use crate::error::{Result, StorageError};
 use crate::format::manifest::{Operation, public_schema};
 use crate::format::table_dir::{Loaded, TableDir};
-use crate::read::Rows;
+use crate::scan::{ScanOptions, ScanStream};
 
 /// Which rows an update or delete applies to.
 #[derive(Debug, Clone)]
@@ -207,7 +207,9 @@ impl Table {
         Ok(v)
     }
 
-    /// Reads the live rows at the handle's version.
+    /// Reads the live rows at the handle's version as one batch: every column of every row,
+    /// concatenated from [`Table::scan_stream`] with default options. Memory grows with the
+    /// table; prefer the stream for big tables or when only some rows or columns are needed.
     ///
     /// # Errors
     ///
@@ -217,7 +219,7 @@ impl Table {
         self.data_of(&loaded).await
     }
 
-    /// Reads the live rows at `version` (time travel).
+    /// Reads the live rows at `version` (time travel) as one batch, like [`Table::scan`].
     ///
     /// # Errors
     ///
@@ -226,6 +228,65 @@ impl Table {
     pub async fn scan_at(&self, version: u64) -> Result<TableData> {
         let loaded = self.load_version(version).await?;
         self.data_of(&loaded).await
+    }
+
+    /// Streams the live rows at the handle's version: batches of keys and rows, keys
+    /// ascending across the stream, reading only what `options` asks for. Only the requested
+    /// columns are decoded; files and row groups that cannot hold wanted rows (key range,
+    /// filters on Parquet statistics) are not fetched; a limit stops reading once it is
+    /// reached. Every byte read is verified before it is decoded (docs/format.md).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int64Array, RecordBatch, StringArray};
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use futures::TryStreamExt;
+    /// use tableshare_core::TableSchema;
+    /// use tableshare_storage::{Catalog, Predicate, ScanOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let catalog = Catalog::in_memory();
+    /// let arrow = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::Int64, false),
+    ///     Field::new("name", DataType::Utf8, true),
+    /// ]));
+    /// let table = catalog.create_table("t", &TableSchema::unpartitioned(arrow.clone())?).await?;
+    /// let ids = Int64Array::from_iter_values(0..100);
+    /// let names = StringArray::from_iter_values((0..100).map(|i| format!("n{i}")));
+    /// table.insert(&RecordBatch::try_new(arrow, vec![Arc::new(ids), Arc::new(names)])?).await?;
+    ///
+    /// let options = ScanOptions::default()
+    ///     .columns(["name"])
+    ///     .filter(Predicate::gt_eq("id", 90))
+    ///     .limit(5)
+    ///     .batch_size(2);
+    /// let batches: Vec<_> = table.scan_stream(options)?.try_collect().await?;
+    /// let keys: Vec<u64> = batches.iter().flat_map(|b| b.keys.clone()).collect();
+    /// assert_eq!(keys, vec![90, 91, 92, 93, 94]);
+    /// assert_eq!(batches[0].batch.schema().field(0).name(), "name");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidArgument`] for an unknown column or a filter that does not fit
+    /// its column (before anything is read). The stream yields [`StorageError::Corrupt`]
+    /// naming the file if a piece read fails verification, and store errors.
+    pub fn scan_stream(&self, options: ScanOptions) -> Result<ScanStream> {
+        crate::scan::scan_stream(&self.store, &self.current(), options)
+    }
+
+    /// Streams the live rows at `version` (time travel), like [`Table::scan_stream`]; column
+    /// names are those of that version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::scan_at`] and [`Table::scan_stream`].
+    pub async fn scan_stream_at(&self, version: u64, options: ScanOptions) -> Result<ScanStream> {
+        let loaded = self.load_version(version).await?;
+        crate::scan::scan_stream(&self.store, &loaded, options)
     }
 
     /// The schema at `version` (columns as they were then).
@@ -247,15 +308,11 @@ impl Table {
         self.store.load(version).await
     }
 
+    /// A whole version in one batch, built on the stream.
     pub(crate) async fn data_of(&self, loaded: &Loaded) -> Result<TableData> {
-        let Rows { keys, batch } = self.store.scan(loaded).await?;
-        let schema = public_schema(&loaded.manifest.schema);
-        let batch = crate::read::relabel(batch, schema)?;
-        Ok(TableData {
-            version: loaded.version(),
-            keys,
-            batch,
-        })
+        crate::scan::scan_stream(&self.store, loaded, ScanOptions::default())?
+            .concat()
+            .await
     }
 
     /// The catalog options this handle writes with.

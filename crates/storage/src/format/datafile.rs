@@ -1,14 +1,19 @@
 //! Data files (Parquet) and deletion vectors (portable roaring): encoding and decoding.
 //!
 //! A data file is a plain Parquet file (snappy) whose first column `_row_key` (UInt64) holds the
-//! stable row keys (delta-encoded without a dictionary: keys ascend and are usually contiguous), followed by the data columns under their names at write time; other tools
-//! read it as an ordinary table. The engine reads columns *by id* through the manifest's
+//! stable row keys (delta-encoded without a dictionary: keys ascend and are usually
+//! contiguous), followed by the data columns under their names at write time; other tools
+//! read it as an ordinary table. Row groups hold [`ROW_GROUP_ROWS`] rows, so streaming reads
+//! can prune and fetch them one by one, and the footer records the BLAKE3 of every column chunk
+//! (`tableshare:chunk_blake3`) while the manifest entry records the hash of the file's tail, so
+//! ranged reads are verified (`format::reader`; docs/format.md, "Range hashes"). The engine reads columns *by id* through the manifest's
 //! `columns` list, so renamed columns keep their data and dropped ones are skipped, and fills
 //! columns added later with nulls.
 //!
 //! Both kinds of file are content-addressed: the name is the BLAKE3 of the bytes. Decoding runs
-//! only on bytes whose size and hash were already checked against the manifest, and every
-//! decoding failure is a [`StorageError::Corrupt`] naming the file.
+//! only on bytes whose size and hash (of the whole file here, of each piece in ranged reads)
+//! were already checked, and every decoding failure is a [`StorageError::Corrupt`] naming the
+//! file.
 
 use std::sync::Arc;
 
@@ -18,15 +23,19 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tableshare_core::RowSet;
 
 use crate::error::{CorruptReason, Result, StorageError};
 use crate::format::manifest::{
-    DataFileEntry, DeletionVectorEntry, ROW_KEY_COLUMN, column_id, strip_column_id,
+    DataFileEntry, DeletionVectorEntry, ROW_KEY_COLUMN, TailEntry, column_id, strip_column_id,
 };
 use crate::format::store::blake3_hex;
+
+/// Footer key-value metadata holding the BLAKE3 of every column chunk (see [`chunk_hashes`]).
+pub(crate) const CHUNK_HASHES_KEY: &str = "tableshare:chunk_blake3";
 
 /// An encoded data file ready to be put, with its manifest entry.
 #[derive(Debug)]
@@ -76,7 +85,23 @@ pub(crate) fn encode_data_file(
     };
     let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(parquet_err)?;
     writer.write(&file_batch).map_err(parquet_err)?;
+    writer.flush().map_err(parquet_err)?;
+    writer
+        .sync()
+        .map_err(|e| parquet_err(parquet::errors::ParquetError::External(Box::new(e))))?;
+    // Every column chunk is in `buf` now; the footer (written by `close`) records their hashes.
+    let (chunk_hashes, tail_offset) = chunk_hashes(writer.inner(), writer.flushed_row_groups())
+        .ok_or_else(|| {
+            parquet_err(parquet::errors::ParquetError::General(
+                "a column chunk lies past the bytes written".to_owned(),
+            ))
+        })?;
+    writer.append_key_value_metadata(KeyValue::new(CHUNK_HASHES_KEY.to_owned(), chunk_hashes));
     writer.close().map_err(parquet_err)?;
+    let tail = TailEntry {
+        offset: tail_offset,
+        blake3: blake3_hex(buf.get(tail_offset as usize..).unwrap_or_default()),
+    };
     let hash = blake3_hex(&buf);
     let (key_min, key_max) = (keys.value(0), keys.value(keys.len() - 1));
     let entry = DataFileEntry {
@@ -88,6 +113,7 @@ pub(crate) fn encode_data_file(
         blake3: hash,
         columns: ids,
         deletion_vector: None,
+        tail: Some(tail),
     };
     Ok(EncodedFile {
         bytes: Bytes::from(buf),
@@ -95,13 +121,43 @@ pub(crate) fn encode_data_file(
     })
 }
 
-/// The Parquet writer settings of data files: snappy; the ascending `_row_key` column is
-/// delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in a few bytes per page) and never
-/// dictionary-encoded (every key is distinct, so a dictionary is pure cost).
+/// The hex BLAKE3 of every column chunk written so far (row group by row group, columns in
+/// file order, 64 hex digits each, concatenated; the first chunk's from offset 0) and the offset just past the last chunk, where
+/// the file's tail starts. `bytes` is the file as written so far; `None` if a chunk lies
+/// beyond it (the writer was not synced).
+fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> Option<(String, u64)> {
+    let mut hashes = String::new();
+    let mut end = 4; // after the leading `PAR1`
+    for (i, column) in row_groups
+        .iter()
+        .flat_map(RowGroupMetaData::columns)
+        .enumerate()
+    {
+        let (start, len) = column.byte_range();
+        // The first chunk's hash also covers the leading `PAR1`, so every byte has a hash.
+        let first = if i == 0 { 0 } else { start };
+        let range = usize::try_from(first).ok()?..usize::try_from(start + len).ok()?;
+        hashes.push_str(&blake3_hex(bytes.get(range)?));
+        end = end.max(start + len);
+    }
+    Some((hashes, end))
+}
+
+/// Rows per Parquet row group: the unit a streaming read prunes by statistics and fetches at
+/// once. 64Ki rows keep a column chunk of 8-byte values at about 512 KiB before compression,
+/// big enough for an efficient ranged GET yet small enough that a limited or pruned read
+/// decodes little (docs/format.md, "Row groups").
+pub(crate) const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// The Parquet writer settings of data files: snappy; row groups of [`ROW_GROUP_ROWS`]; the
+/// ascending `_row_key` column is delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in
+/// a few bytes per page) and never dictionary-encoded (every key is distinct, so a dictionary
+/// is pure cost).
 fn writer_properties() -> WriterProperties {
     let keys = ColumnPath::from(ROW_KEY_COLUMN);
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_column_dictionary_enabled(keys.clone(), false)
         .set_column_encoding(keys, Encoding::DELTA_BINARY_PACKED)
         .build()

@@ -128,6 +128,21 @@ pub(crate) struct DataFileEntry {
     /// Column ids of the file's data columns in file order (after `_row_key`).
     pub(crate) columns: Vec<u32>,
     pub(crate) deletion_vector: Option<DeletionVectorEntry>,
+    /// The file's verified tail (page indexes and footer), whose footer holds the BLAKE3 of
+    /// every column chunk, so ranged reads are verified before decoding. `None` for files
+    /// written before range hashes existed: those are read and verified whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tail: Option<TailEntry>,
+}
+
+/// Where a data file's tail starts and its BLAKE3: the root of the file's range hashes
+/// (docs/format.md, "Range hashes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TailEntry {
+    /// Offset of the first byte after the last column chunk.
+    pub(crate) offset: u64,
+    /// BLAKE3 of the bytes from `offset` to the end of the file.
+    pub(crate) blake3: String,
 }
 
 impl DataFileEntry {
@@ -214,6 +229,7 @@ impl TableManifest {
             || m.files.iter().any(|f| {
                 f.key_min > f.key_max
                     || f.key_max >= m.next_row_key
+                    || f.tail.as_ref().is_some_and(|t| t.offset >= f.size)
                     || f.deletion_vector
                         .as_ref()
                         .is_some_and(|dv| dv.cardinality >= f.rows)
@@ -366,6 +382,7 @@ mod tests {
                     blake3: "ef".into(),
                     cardinality: 1,
                 }),
+                tail: None,
             }],
         }
     }
@@ -381,6 +398,26 @@ mod tests {
             ("parent", |m| m.parent_version = None, false),
             ("format", |m| m.format_version = FORMAT_VERSION + 1, false),
             ("column id", |m| m.next_column_id = 0, false),
+            (
+                "with tail",
+                |m| {
+                    m.files[0].tail = Some(TailEntry {
+                        offset: 4,
+                        blake3: "aa".into(),
+                    })
+                },
+                true,
+            ),
+            (
+                "tail past the end",
+                |m| {
+                    m.files[0].tail = Some(TailEntry {
+                        offset: 10,
+                        blake3: "aa".into(),
+                    })
+                },
+                false,
+            ),
             (
                 "dv covers all",
                 |m| m.files[0].deletion_vector.as_mut().unwrap().cardinality = 3,

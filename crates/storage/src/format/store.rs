@@ -35,7 +35,8 @@ pub(crate) enum CreateOutcome {
 /// An object store and the prefix under which one catalog lives.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreRoot {
-    store: Arc<dyn ObjectStore>,
+    /// Visible to the format tier for ranged reads (`format::reader`).
+    pub(super) store: Arc<dyn ObjectStore>,
     prefix: String,
     /// The once-per-catalog-handle check that the store can commit at all (shared by clones).
     probe: Arc<Probe>,
