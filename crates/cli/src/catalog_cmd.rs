@@ -1,7 +1,7 @@
 //! The local catalog commands: `dir create|drop`, `ls`, and `table create|insert|show|history|
-//! revert|drop`. Each is a thin shell over `tableshare::storage`: parse arguments, call the
-//! engine, print. Every mutation is one atomic version in the engine, so a failed command leaves
-//! nothing half-written.
+//! revert|gc|compact|drop` (garbage collection and compaction are in `maintenance`). Each is a
+//! thin shell over `tableshare::storage`: parse arguments, call the engine, print. Every mutation
+//! is one atomic version in the engine, so a failed command leaves nothing half-written.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tableshare::table::TableSchema;
 use crate::exit::{CmdResult, Failure};
 use crate::home::Home;
 use crate::input::read_input;
+use crate::maintenance::{self, GcArgs};
 use crate::output::{rows_json, rows_pretty};
 use crate::schema_spec::parse_schema_spec;
 
@@ -80,6 +81,19 @@ pub(crate) enum TableCommand {
         /// Dotted path
         path: String,
     },
+    /// Expire versions older than the retention window and delete the files no kept version
+    /// needs. Expired versions can no longer be read.
+    Gc {
+        /// Dotted path of the table
+        path: String,
+        #[command(flatten)]
+        args: GcArgs,
+    },
+    /// Merge small data files as one new version (rows unchanged).
+    Compact {
+        /// Dotted path of the table
+        path: String,
+    },
     /// Drop a table.
     Drop {
         /// Dotted path
@@ -118,6 +132,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn open(home: &Home) -> Result<Catalog, Failure> {
     home.catalog().map_err(Failure::Failed)
+}
+
+/// Runs `tableshare gc …`: garbage-collects the whole catalog.
+pub(crate) fn run_gc(home: &Home, args: &GcArgs) -> CmdResult {
+    let catalog = open(home)?;
+    runtime()?.block_on(maintenance::gc(&catalog, None, args))
 }
 
 /// Runs `tableshare dir …`.
@@ -216,7 +236,7 @@ fn format_timestamp(ms: u64) -> String {
         )
 }
 
-fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
     let text = serde_json::to_string(value)
         .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not encode JSON")))?;
     println!("{text}");
@@ -299,6 +319,10 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                 let version = table.revert().await.map_err(storage_failure)?;
                 println!("reverted {path}: version {version} undoes the previous version");
             }
+            TableCommand::Gc { path, args } => {
+                maintenance::gc(&catalog, Some(&path), &args).await?
+            }
+            TableCommand::Compact { path } => maintenance::compact(&catalog, &path).await?,
             TableCommand::Drop { path, force } => {
                 catalog
                     .drop_table(&path, force)

@@ -293,3 +293,165 @@ fn bad_input_exits_2_and_changes_nothing() {
         "only the create version"
     );
 }
+
+/// Creates table `t` (id:int64,name:utf8) and inserts one row per name, one version each.
+fn table_with_versions(h: &Path, names: &[&str]) {
+    check(
+        h,
+        &["table", "create", "t", "--schema", "id:int64,name:utf8"],
+        0,
+    );
+    for (i, name) in names.iter().enumerate() {
+        check_stdin(
+            h,
+            &["table", "insert", "t", "-"],
+            Some(&format!("id,name\n{i},{name}\n")),
+            0,
+        );
+    }
+}
+
+fn history_versions(h: &Path) -> Vec<u64> {
+    let history = json_of(&check(h, &["table", "history", "t", "--json"], 0));
+    let mut versions: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    versions
+}
+
+// Guards the contract of `table gc --json` (exact keys) and that `--retention 0s` really
+// expires versions: history shrinks to the latest and reading an expired `t:N` fails with 1.
+#[test]
+fn table_gc_expires_versions() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b", "c"]);
+    assert_eq!(history_versions(h), [0, 1, 2, 3]);
+
+    // The default retention (7 days) keeps everything.
+    let kept = json_of(&check(h, &["table", "gc", "t", "--json"], 0));
+    assert_eq!(
+        kept,
+        json!({"versions_expired":[],"versions_kept":[0,1,2,3],"files_deleted":0,"bytes_freed":0})
+    );
+
+    // With no retention, every version but the latest expires; the files they alone used are
+    // younger than the default age guard (1h), so none is deleted yet.
+    let report = json_of(&check(
+        h,
+        &["table", "gc", "t", "--retention", "0s", "--json"],
+        0,
+    ));
+    assert_eq!(
+        report,
+        json!({"versions_expired":[0,1,2],"versions_kept":[3],"files_deleted":0,"bytes_freed":0})
+    );
+    assert_eq!(history_versions(h), [3]);
+    check(h, &["table", "show", "t:1", "--json"], 1);
+    let rows = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        3,
+        "the latest keeps every row"
+    );
+
+    // The human form runs too.
+    let text = check(h, &["table", "gc", "t", "--retention", "90m"], 0);
+    assert!(text.contains("no versions expired"), "{text}");
+}
+
+// Guards that compaction merges files without changing rows, that its files become garbage
+// only once the versions using them expire, and that `--age-guard 0s` then deletes them.
+#[test]
+fn compact_then_gc_frees_the_merged_files() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b", "c"]);
+    let before = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    let out = check(h, &["table", "compact", "t"], 0);
+    assert!(out.contains("version 4"), "{out}");
+    assert_eq!(
+        json_of(&check(h, &["table", "show", "t", "--json"], 0)),
+        before
+    );
+    // A single merged file: nothing left to merge, no new version.
+    let out = check(h, &["table", "compact", "t"], 0);
+    assert!(out.contains("nothing to merge"), "{out}");
+    assert_eq!(history_versions(h), [0, 1, 2, 3, 4]);
+
+    let report = json_of(&check(
+        h,
+        &[
+            "table",
+            "gc",
+            "t",
+            "--retention",
+            "0s",
+            "--age-guard",
+            "0s",
+            "--json",
+        ],
+        0,
+    ));
+    assert_eq!(report["versions_expired"], json!([0, 1, 2, 3]));
+    assert_eq!(report["versions_kept"], json!([4]));
+    assert_eq!(report["files_deleted"], 3, "the three pre-compaction files");
+    assert!(report["bytes_freed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        json_of(&check(h, &["table", "show", "t", "--json"], 0)),
+        before
+    );
+}
+
+// Guards `tableshare gc` over the whole catalog: the same JSON keys, every table collected.
+#[test]
+fn catalog_gc_collects_every_table() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b"]);
+    let report = json_of(&check(h, &["gc", "--retention", "0s", "--json"], 0));
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "bytes_freed",
+            "files_deleted",
+            "versions_expired",
+            "versions_kept"
+        ]
+    );
+    assert_eq!(report["versions_expired"], json!([0, 1]));
+    assert_eq!(history_versions(h), [2]);
+    check(h, &["table", "show", "t:0"], 1);
+}
+
+// Guards the exit codes of gc and compact: a bad duration is bad usage (2) naming the value;
+// a missing table or a pinned version is refused (1).
+#[test]
+fn gc_and_compact_refusals() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a"]);
+    for bad in ["7x", "1.5h", "-1s", "10"] {
+        let flag = format!("--retention={bad}");
+        let out = run(h, &["table", "gc", "t", &flag], None);
+        assert_eq!(out.status.code(), Some(2), "--retention {bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(bad), "names the value: {stderr}");
+    }
+    check(h, &["gc", "--age-guard", "soon"], 2);
+    check(h, &["table", "gc", "nope"], 1);
+    check(h, &["table", "compact", "nope"], 1);
+    check(h, &["table", "compact", "t:1"], 1);
+    check(h, &["table", "gc", "bad..name"], 2);
+    assert_eq!(history_versions(h), [0, 1], "nothing changed");
+}
