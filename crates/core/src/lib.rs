@@ -87,6 +87,7 @@
 
 mod definition;
 mod error;
+mod fit;
 mod kernels;
 mod live;
 mod row_set;
@@ -99,6 +100,7 @@ mod update;
 
 pub use definition::TableDefinition;
 pub use error::{CoreError, Result};
+pub use fit::{CastMode, FitOptions, fit_batch, fit_column};
 pub use live::{LiveTable, LiveTableOptions};
 pub use row_set::{RowKey, RowSet};
 pub use schema::{PARTITIONING_METADATA_KEY, TableSchema};
