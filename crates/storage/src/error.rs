@@ -147,6 +147,17 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// Rows handed to a table do not fit its schema: a column it lacks, a required column
+    /// missing, another type, nulls in a non-nullable column. The source names the column.
+    #[error("the rows do not fit the schema of {table}")]
+    RowsDoNotFit {
+        /// The table.
+        table: String,
+        /// What does not fit, from the table model's fitting rules.
+        #[source]
+        source: tableshare_core::CoreError,
+    },
+
     /// The stored format is newer than this build understands.
     #[error("{path} uses format version {found}; this build reads up to {supported}")]
     UnsupportedFormat {
