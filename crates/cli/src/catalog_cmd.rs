@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use serde::Serialize;
-use tableshare::storage::{Catalog, EntryKind, HistoryEntry, StorageError};
+use tableshare::storage::{
+    Catalog, EntryKind, HistoryEntry, InputFormat, StorageError, parse_schema_spec, read_file,
+    read_from,
+};
 use tableshare::table::TableSchema;
 
 use crate::exit::{CmdResult, Failure};
 use crate::home::Home;
-use crate::input::read_input;
 use crate::maintenance::{self, GcArgs};
 use crate::output::{rows_json, rows_pretty};
-use crate::schema_spec::parse_schema_spec;
 
 /// `tableshare dir …`
 #[derive(Debug, Subcommand)]
@@ -111,6 +112,7 @@ pub(crate) fn storage_failure(err: StorageError) -> Failure {
         err,
         StorageError::InvalidPath { .. }
             | StorageError::InvalidArgument { .. }
+            | StorageError::RowsDoNotFit { .. }
             | StorageError::UnsupportedFormat { .. }
     );
     let err = anyhow::Error::new(err);
@@ -262,10 +264,20 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
             }
             TableCommand::Insert { path, file } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
-                let batches = read_input(&file, &table.schema()).map_err(Failure::BadInput)?;
-                let schema = batches
-                    .first()
-                    .map_or_else(|| table.schema(), |b| b.schema());
+                let schema = table.schema();
+                let batches = if file.as_os_str() == "-" {
+                    read_from(std::io::stdin().lock(), InputFormat::Csv, &schema)
+                } else {
+                    read_file(&file, &schema)
+                }
+                .map_err(|err| {
+                    let what = if file.as_os_str() == "-" {
+                        "CSV on standard input".to_owned()
+                    } else {
+                        format!("`{}`", file.display())
+                    };
+                    Failure::BadInput(anyhow::Error::new(err).context(format!("reading {what}")))
+                })?;
                 let batch = arrow_select::concat::concat_batches(&schema, &batches)
                     .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
                 let rows = batch.num_rows();

@@ -13,10 +13,8 @@ mod catalog_cmd;
 mod duration;
 mod exit;
 mod home;
-mod input;
 mod maintenance;
 mod output;
-mod schema_spec;
 mod uri_cmd;
 
 use std::path::PathBuf;

@@ -206,8 +206,9 @@ pub enum CoreError {
         from: DataType,
         /// The type the table requires.
         to: DataType,
-        /// Arrow's cast error, naming the value that does not fit.
-        source: ArrowError,
+        /// Arrow's cast error, naming the value that does not fit (boxed, so that this variant
+        /// is no larger than the others).
+        source: Box<ArrowError>,
     },
 }
 

@@ -177,7 +177,7 @@ fn cast_column(field: &Field, column: &ArrayRef) -> Result<ArrayRef> {
         column: field.name().clone(),
         from: from.clone(),
         to: to.clone(),
-        source,
+        source: Box::new(source),
     };
     let options = CastOptions {
         safe: false,
