@@ -113,6 +113,8 @@ pub(crate) fn storage_failure(err: StorageError) -> Failure {
         StorageError::InvalidPath { .. }
             | StorageError::InvalidArgument { .. }
             | StorageError::RowsDoNotFit { .. }
+            | StorageError::SnapshotVersion { .. }
+            | StorageError::MoveIntoItself { .. }
             | StorageError::UnsupportedFormat { .. }
     );
     let err = anyhow::Error::new(err);

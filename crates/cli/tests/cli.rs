@@ -281,6 +281,10 @@ fn bad_input_exits_2_and_changes_nothing() {
         Some("id,colour\n1,red\n"),
         2,
     );
+    // Addresses that do not parse are bad input too; a version that does not exist is refused.
+    check(h, &["table", "show", "t:x"], 2);
+    check(h, &["table", "show", "t:"], 2);
+    check(h, &["table", "show", "t:7"], 1);
     let weird = h.join("rows.xlsx");
     std::fs::write(&weird, "x").unwrap();
     check(h, &["table", "insert", "t", weird.to_str().unwrap()], 2);

@@ -109,17 +109,15 @@ impl Catalog {
     ///
     /// # Errors
     ///
-    /// [`StorageError::NotFound`], [`StorageError::AlreadyExists`], [`StorageError::InvalidPath`]
-    /// when moving a directory into itself.
+    /// [`StorageError::NotFound`], [`StorageError::AlreadyExists`],
+    /// [`StorageError::MoveIntoItself`] when moving a directory into itself,
+    /// [`StorageError::InvalidPath`].
     pub async fn move_entry(&self, from: &str, to: &str) -> Result<()> {
         let f = parse_path(from)?;
         let t = parse_path(to)?;
         let (fk, tk) = (f.to_string(), t.to_string());
         if tk == fk || tk.starts_with(&format!("{fk}.")) {
-            return Err(StorageError::InvalidPath {
-                path: tk,
-                reason: "cannot move an entry into itself",
-            });
+            return Err(StorageError::MoveIntoItself { from: fk, to: tk });
         }
         self.change(format!("move {fk} {tk}"), |e| {
             let record = e

@@ -124,7 +124,7 @@ impl ReplicaWriter {
     ///
     /// # Errors
     ///
-    /// [`StorageError::InvalidPath`] for other names, [`StorageError::Corrupt`] if the bytes do
+    /// [`StorageError::InvalidObjectName`] for other names, [`StorageError::Corrupt`] if the bytes do
     /// not match their name.
     pub async fn put_object(&self, rel: &str, bytes: Bytes) -> Result<()> {
         let hash = rel
@@ -134,9 +134,8 @@ impl ReplicaWriter {
                 rel.strip_prefix("dv/")
                     .and_then(|r| r.strip_suffix(".roaring"))
             })
-            .ok_or(StorageError::InvalidPath {
-                path: rel.to_owned(),
-                reason: "not a data file or deletion vector name",
+            .ok_or_else(|| StorageError::InvalidObjectName {
+                name: rel.to_owned(),
             })?;
         let full = format!("{}/{rel}", self.table_dir());
         crate::format::store::verify(&full, &bytes, bytes.len() as u64, hash)?;
