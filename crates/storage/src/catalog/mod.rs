@@ -6,6 +6,11 @@
 //! processes creating the same path get one success and one [`StorageError::AlreadyExists`].
 //! Tables live under `tables/<uuid>/` and are named by the catalog, so moving a table or a
 //! directory rewrites no data.
+//!
+//! Methods take catalog paths as `impl TryInto<TablePath>` (and [`Catalog::open_table`] as
+//! `impl TryInto<VersionedPath>`): a `&str` or `String` is parsed here, once, and a program that
+//! already holds the parsed value passes it without a second parse. Either way an address that
+//! does not parse is [`StorageError::InvalidPath`] with the uri crate's error as its source.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,9 +70,12 @@ where
         .map_err(|err| StorageError::InvalidPath { source: err.into() })
 }
 
-/// Parses a dotted catalog path (no version).
-pub(crate) fn parse_path(path: &str) -> Result<TablePath> {
-    TablePath::parse(path).map_err(|source| StorageError::InvalidPath { source })
+/// Parses a dotted catalog path (no version) given as text or as a [`TablePath`].
+pub(crate) fn parse_path(
+    path: impl TryInto<TablePath, Error: Into<UriError>>,
+) -> Result<TablePath> {
+    path.try_into()
+        .map_err(|err| StorageError::InvalidPath { source: err.into() })
 }
 
 /// Parses an optional directory path (`""` is the root).
@@ -269,7 +277,11 @@ impl Catalog {
     ///
     /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing directory,
     /// [`StorageError::InvalidArgument`] for an unsupported column type.
-    pub async fn create_table(&self, path: &str, schema: &TableSchema) -> Result<Table> {
+    pub async fn create_table(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        schema: &TableSchema,
+    ) -> Result<Table> {
         let p = parse_path(path)?;
         let key = p.to_string();
         // Cheap pre-check so the common refusal leaves no orphaned table directory behind.
@@ -357,6 +369,9 @@ impl Catalog {
     /// let schema = tableshare_storage::parse_schema_spec("id:int64")?;
     /// let schema = tableshare_core::TableSchema::unpartitioned(std::sync::Arc::new(schema))?;
     /// catalog.create_table("t", &schema).await?;
+    /// // Every catalog method takes a parsed path as well as text.
+    /// catalog.create_dir(TablePath::parse("dir")?).await?;
+    /// assert!(catalog.get("dir").await?.is_some());
     /// let by_text = catalog.open_table("t:0").await?;
     /// let typed = VersionedPath::new(TablePath::parse("t")?, Some(0));
     /// assert_eq!(catalog.open_table(typed).await?.version(), by_text.version());
