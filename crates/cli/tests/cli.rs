@@ -459,3 +459,81 @@ fn gc_and_compact_refusals() {
     check(h, &["table", "gc", "bad..name"], 2);
     assert_eq!(history_versions(h), [0, 1], "nothing changed");
 }
+
+// Guards `table insert` of the binary formats the guide lists: a Parquet file and an Arrow IPC
+// file written by another tool, with their own column order and narrower types, land in the
+// table cast to its types; a value that does not fit exits 2 and inserts nothing.
+#[test]
+fn insert_parquet_and_arrow_files() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    check(
+        h,
+        &["table", "create", "t", "--schema", "id:int64,name:utf8"],
+        0,
+    );
+    let batch = |names: Vec<&str>, ids: Vec<i32>| {
+        RecordBatch::try_from_iter([
+            ("name", Arc::new(StringArray::from(names)) as ArrayRef),
+            ("id", Arc::new(Int32Array::from(ids)) as ArrayRef),
+        ])
+        .unwrap()
+    };
+    let parquet_path = h.join("rows.parquet");
+    let rows = batch(vec!["a", "b"], vec![1, 2]);
+    let file = std::fs::File::create(&parquet_path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, rows.schema(), None).unwrap();
+    writer.write(&rows).unwrap();
+    writer.close().unwrap();
+    check(
+        h,
+        &["table", "insert", "t", parquet_path.to_str().unwrap()],
+        0,
+    );
+
+    let arrow_path = h.join("rows.arrow");
+    let rows = batch(vec!["c"], vec![3]);
+    let file = std::fs::File::create(&arrow_path).unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(file, &rows.schema()).unwrap();
+    writer.write(&rows).unwrap();
+    writer.finish().unwrap();
+    check(
+        h,
+        &["table", "insert", "t", arrow_path.to_str().unwrap()],
+        0,
+    );
+
+    let shown = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    assert_eq!(
+        shown,
+        json!([{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"}])
+    );
+
+    // A file with a column the table lacks is refused, naming it.
+    let extra = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int32Array::from(vec![4])) as ArrayRef),
+        (
+            "colour",
+            Arc::new(StringArray::from(vec!["red"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let bad_path = h.join("bad.arrow");
+    let file = std::fs::File::create(&bad_path).unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(file, &extra.schema()).unwrap();
+    writer.write(&extra).unwrap();
+    writer.finish().unwrap();
+    let out = run(
+        h,
+        &["table", "insert", "t", bad_path.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("colour"), "names the column: {stderr}");
+    assert_eq!(history_versions(h), [0, 1, 2], "nothing inserted");
+}
