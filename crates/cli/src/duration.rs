@@ -10,7 +10,8 @@ use std::time::Duration;
 pub(crate) enum DurationError {
     /// No digits before the unit, or nothing at all.
     #[error(
-        "`{value}` is not a duration: expected a whole number and a unit (ms, s, m, h, d), e.g. 90m or 7d"
+        "`{value}` is not a duration: expected a whole number and a unit (ms, s, m, h, d), \
+         e.g. 90m or 7d"
     )]
     Malformed {
         /// The value as given.
