@@ -1,21 +1,23 @@
 //! The local catalog commands: `dir create|drop`, `ls`, and `table create|insert|show|history|
-//! revert|drop`. Each is a thin shell over `tableshare::storage`: parse arguments, call the
-//! engine, print. Every mutation is one atomic version in the engine, so a failed command leaves
-//! nothing half-written.
+//! revert|gc|compact|drop` (garbage collection and compaction are in `maintenance`). Each is a
+//! thin shell over `tableshare::storage`: parse arguments, call the engine, print. Every mutation
+//! is one atomic version in the engine, so a failed command leaves nothing half-written.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Subcommand;
 use serde::Serialize;
-use tableshare::storage::{Catalog, EntryKind, HistoryEntry, ScanOptions, StorageError};
+use tableshare::storage::{
+    Catalog, EntryKind, HistoryEntry, InputFormat, ScanOptions, StorageError, parse_schema_spec,
+    read_file, read_from,
+};
 use tableshare::table::TableSchema;
 
 use crate::exit::{CmdResult, Failure};
 use crate::home::Home;
-use crate::input::read_input;
+use crate::maintenance::{self, GcArgs};
 use crate::output::{rows_json, rows_pretty};
-use crate::schema_spec::parse_schema_spec;
 
 /// `tableshare dir …`
 #[derive(Debug, Subcommand)]
@@ -81,6 +83,19 @@ pub(crate) enum TableCommand {
         /// Dotted path
         path: String,
     },
+    /// Expire versions older than the retention window and delete the files no kept version
+    /// needs. Expired versions can no longer be read.
+    Gc {
+        /// Dotted path of the table
+        path: String,
+        #[command(flatten)]
+        args: GcArgs,
+    },
+    /// Merge small data files as one new version (rows unchanged).
+    Compact {
+        /// Dotted path of the table
+        path: String,
+    },
     /// Drop a table.
     Drop {
         /// Dotted path
@@ -98,6 +113,9 @@ pub(crate) fn storage_failure(err: StorageError) -> Failure {
         err,
         StorageError::InvalidPath { .. }
             | StorageError::InvalidArgument { .. }
+            | StorageError::RowsDoNotFit { .. }
+            | StorageError::SnapshotVersion { .. }
+            | StorageError::MoveIntoItself { .. }
             | StorageError::UnsupportedFormat { .. }
     );
     let err = anyhow::Error::new(err);
@@ -119,6 +137,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn open(home: &Home) -> Result<Catalog, Failure> {
     home.catalog().map_err(Failure::Failed)
+}
+
+/// Runs `tableshare gc …`: garbage-collects the whole catalog.
+pub(crate) fn run_gc(home: &Home, args: &GcArgs) -> CmdResult {
+    let catalog = open(home)?;
+    runtime()?.block_on(maintenance::gc(&catalog, None, args))
 }
 
 /// Runs `tableshare dir …`.
@@ -217,7 +241,7 @@ fn format_timestamp(ms: u64) -> String {
         )
 }
 
-fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
     let text = serde_json::to_string(value)
         .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not encode JSON")))?;
     println!("{text}");
@@ -243,15 +267,31 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
             }
             TableCommand::Insert { path, file } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
-                let batches = read_input(&file, &table.schema()).map_err(Failure::BadInput)?;
-                let schema = batches
-                    .first()
-                    .map_or_else(|| table.schema(), |b| b.schema());
+                let schema = table.schema();
+                let batches = if file.as_os_str() == "-" {
+                    read_from(std::io::stdin().lock(), InputFormat::Csv, &schema)
+                } else {
+                    read_file(&file, &schema)
+                }
+                .map_err(|err| {
+                    let what = if file.as_os_str() == "-" {
+                        "CSV on standard input".to_owned()
+                    } else {
+                        format!("`{}`", file.display())
+                    };
+                    Failure::BadInput(anyhow::Error::new(err).context(format!("reading {what}")))
+                })?;
                 let batch = arrow_select::concat::concat_batches(&schema, &batches)
                     .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
                 let rows = batch.num_rows();
                 let version = table.insert(&batch).await.map_err(storage_failure)?;
                 println!("inserted {rows} rows into {path} (version {version})");
+                // This process exits now, so a background compaction would not finish: merge
+                // small files here when the table has piled up too many (the insert has
+                // already committed and been reported).
+                if let Some(merged) = table.compact_if_needed().await.map_err(storage_failure)? {
+                    println!("merged small files of {path} (version {merged})");
+                }
             }
             TableCommand::Show { path, limit, json } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
@@ -308,6 +348,10 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                 let version = table.revert().await.map_err(storage_failure)?;
                 println!("reverted {path}: version {version} undoes the previous version");
             }
+            TableCommand::Gc { path, args } => {
+                maintenance::gc(&catalog, Some(&path), &args).await?
+            }
+            TableCommand::Compact { path } => maintenance::compact(&catalog, &path).await?,
             TableCommand::Drop { path, force } => {
                 catalog
                     .drop_table(&path, force)

@@ -10,11 +10,11 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod catalog_cmd;
+mod duration;
 mod exit;
 mod home;
-mod input;
+mod maintenance;
 mod output;
-mod schema_spec;
 mod uri_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         command: catalog_cmd::TableCommand,
     },
+    /// Garbage-collect the whole local catalog: every table's old versions and unreferenced
+    /// files, dropped tables' data, old catalog versions.
+    Gc {
+        #[command(flatten)]
+        args: maintenance::GcArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
             json,
         } => with_home(home, |h| catalog_cmd::run_ls(h, dir, recursive, json)),
         Command::Table { command } => with_home(home, |h| catalog_cmd::run_table(h, command)),
+        Command::Gc { args } => with_home(home, |h| catalog_cmd::run_gc(h, &args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -281,6 +281,10 @@ fn bad_input_exits_2_and_changes_nothing() {
         Some("id,colour\n1,red\n"),
         2,
     );
+    // Addresses that do not parse are bad input too; a version that does not exist is refused.
+    check(h, &["table", "show", "t:x"], 2);
+    check(h, &["table", "show", "t:"], 2);
+    check(h, &["table", "show", "t:7"], 1);
     let weird = h.join("rows.xlsx");
     std::fs::write(&weird, "x").unwrap();
     check(h, &["table", "insert", "t", weird.to_str().unwrap()], 2);
@@ -292,4 +296,266 @@ fn bad_input_exits_2_and_changes_nothing() {
         1,
         "only the create version"
     );
+}
+
+/// Creates table `t` (id:int64,name:utf8) and inserts one row per name, one version each.
+fn table_with_versions(h: &Path, names: &[&str]) {
+    check(
+        h,
+        &["table", "create", "t", "--schema", "id:int64,name:utf8"],
+        0,
+    );
+    for (i, name) in names.iter().enumerate() {
+        check_stdin(
+            h,
+            &["table", "insert", "t", "-"],
+            Some(&format!("id,name\n{i},{name}\n")),
+            0,
+        );
+    }
+}
+
+fn history_versions(h: &Path) -> Vec<u64> {
+    let history = json_of(&check(h, &["table", "history", "t", "--json"], 0));
+    let mut versions: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    versions
+}
+
+// Guards the contract of `table gc --json` (exact keys) and that `--retention 0s` really
+// expires versions: history shrinks to the latest and reading an expired `t:N` fails with 1.
+#[test]
+fn table_gc_expires_versions() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b", "c"]);
+    assert_eq!(history_versions(h), [0, 1, 2, 3]);
+
+    // The default retention (7 days) keeps everything.
+    let kept = json_of(&check(h, &["table", "gc", "t", "--json"], 0));
+    assert_eq!(
+        kept,
+        json!({"versions_expired":[],"versions_kept":[0,1,2,3],"files_deleted":0,"bytes_freed":0})
+    );
+
+    // With no retention, a version still waits until its successor is older than the age
+    // guard (1h by default): its number must not be freed while a writer may build on it.
+    let waiting = json_of(&check(
+        h,
+        &["table", "gc", "t", "--retention", "0s", "--json"],
+        0,
+    ));
+    assert_eq!(waiting["versions_expired"], json!([]));
+    // With no age guard either, every version but the latest expires; the files are all still
+    // used by the latest (each insert only added one), so none is deleted.
+    let report = json_of(&check(
+        h,
+        &[
+            "table",
+            "gc",
+            "t",
+            "--retention",
+            "0s",
+            "--age-guard",
+            "0s",
+            "--json",
+        ],
+        0,
+    ));
+    assert_eq!(
+        report,
+        json!({"versions_expired":[0,1,2],"versions_kept":[3],"files_deleted":0,"bytes_freed":0})
+    );
+    assert_eq!(history_versions(h), [3]);
+    check(h, &["table", "show", "t:1", "--json"], 1);
+    let rows = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        3,
+        "the latest keeps every row"
+    );
+
+    // The human form runs too.
+    let text = check(h, &["table", "gc", "t", "--retention", "90m"], 0);
+    assert!(text.contains("no versions expired"), "{text}");
+}
+
+// Guards that compaction merges files without changing rows, that its files become garbage
+// only once the versions using them expire, and that `--age-guard 0s` then deletes them.
+#[test]
+fn compact_then_gc_frees_the_merged_files() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b", "c"]);
+    let before = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    let out = check(h, &["table", "compact", "t"], 0);
+    assert!(out.contains("version 4"), "{out}");
+    assert_eq!(
+        json_of(&check(h, &["table", "show", "t", "--json"], 0)),
+        before
+    );
+    // A single merged file: nothing left to merge, no new version.
+    let out = check(h, &["table", "compact", "t"], 0);
+    assert!(out.contains("nothing to merge"), "{out}");
+    assert_eq!(history_versions(h), [0, 1, 2, 3, 4]);
+
+    let report = json_of(&check(
+        h,
+        &[
+            "table",
+            "gc",
+            "t",
+            "--retention",
+            "0s",
+            "--age-guard",
+            "0s",
+            "--json",
+        ],
+        0,
+    ));
+    assert_eq!(report["versions_expired"], json!([0, 1, 2, 3]));
+    assert_eq!(report["versions_kept"], json!([4]));
+    assert_eq!(report["files_deleted"], 3, "the three pre-compaction files");
+    assert!(report["bytes_freed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        json_of(&check(h, &["table", "show", "t", "--json"], 0)),
+        before
+    );
+}
+
+// Guards `tableshare gc` over the whole catalog: the same JSON keys, every table collected.
+#[test]
+fn catalog_gc_collects_every_table() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a", "b"]);
+    let report = json_of(&check(
+        h,
+        &["gc", "--retention", "0s", "--age-guard", "0s", "--json"],
+        0,
+    ));
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "bytes_freed",
+            "files_deleted",
+            "versions_expired",
+            "versions_kept"
+        ]
+    );
+    assert_eq!(report["versions_expired"], json!([0, 1]));
+    assert_eq!(report["versions_kept"], json!([2]));
+    assert_eq!(history_versions(h), [2]);
+    check(h, &["table", "show", "t:0"], 1);
+}
+
+// Guards the exit codes of gc and compact: a bad duration is bad usage (2) naming the value;
+// a missing table or a pinned version is refused (1).
+#[test]
+fn gc_and_compact_refusals() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    table_with_versions(h, &["a"]);
+    for bad in ["7x", "1.5h", "-1s", "10"] {
+        let flag = format!("--retention={bad}");
+        let out = run(h, &["table", "gc", "t", &flag], None);
+        assert_eq!(out.status.code(), Some(2), "--retention {bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(bad), "names the value: {stderr}");
+    }
+    check(h, &["gc", "--age-guard", "soon"], 2);
+    check(h, &["table", "gc", "nope"], 1);
+    check(h, &["table", "compact", "nope"], 1);
+    check(h, &["table", "compact", "t:1"], 1);
+    check(h, &["table", "gc", "bad..name"], 2);
+    assert_eq!(history_versions(h), [0, 1], "nothing changed");
+}
+
+// Guards `table insert` of the binary formats the guide lists: a Parquet file and an Arrow IPC
+// file written by another tool, with their own column order and narrower types, land in the
+// table cast to its types; a value that does not fit exits 2 and inserts nothing.
+#[test]
+fn insert_parquet_and_arrow_files() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    check(
+        h,
+        &["table", "create", "t", "--schema", "id:int64,name:utf8"],
+        0,
+    );
+    let batch = |names: Vec<&str>, ids: Vec<i32>| {
+        RecordBatch::try_from_iter([
+            ("name", Arc::new(StringArray::from(names)) as ArrayRef),
+            ("id", Arc::new(Int32Array::from(ids)) as ArrayRef),
+        ])
+        .unwrap()
+    };
+    let parquet_path = h.join("rows.parquet");
+    let rows = batch(vec!["a", "b"], vec![1, 2]);
+    let file = std::fs::File::create(&parquet_path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, rows.schema(), None).unwrap();
+    writer.write(&rows).unwrap();
+    writer.close().unwrap();
+    check(
+        h,
+        &["table", "insert", "t", parquet_path.to_str().unwrap()],
+        0,
+    );
+
+    let arrow_path = h.join("rows.arrow");
+    let rows = batch(vec!["c"], vec![3]);
+    let file = std::fs::File::create(&arrow_path).unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(file, &rows.schema()).unwrap();
+    writer.write(&rows).unwrap();
+    writer.finish().unwrap();
+    check(
+        h,
+        &["table", "insert", "t", arrow_path.to_str().unwrap()],
+        0,
+    );
+
+    let shown = json_of(&check(h, &["table", "show", "t", "--json"], 0));
+    assert_eq!(
+        shown,
+        json!([{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"}])
+    );
+
+    // A file with a column the table lacks is refused, naming it.
+    let extra = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int32Array::from(vec![4])) as ArrayRef),
+        (
+            "colour",
+            Arc::new(StringArray::from(vec!["red"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let bad_path = h.join("bad.arrow");
+    let file = std::fs::File::create(&bad_path).unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(file, &extra.schema()).unwrap();
+    writer.write(&extra).unwrap();
+    writer.finish().unwrap();
+    let out = run(
+        h,
+        &["table", "insert", "t", bad_path.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("colour"), "names the column: {stderr}");
+    assert_eq!(history_versions(h), [0, 1, 2], "nothing inserted");
 }

@@ -33,7 +33,7 @@ use crate::error::Result;
 use crate::kernels::{Merge, merge_batches};
 use crate::row_set::RowKey;
 
-/// How large the chunks of a snapshot may grow; see the [module docs](self) for the rules.
+/// How large the chunks of a snapshot may grow; see the `chunk` module docs for the rules.
 ///
 /// ```
 /// use tableshare_core::ChunkBounds;

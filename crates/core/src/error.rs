@@ -203,6 +203,22 @@ pub enum CoreError {
         /// The parse error.
         source: ArrowError,
     },
+
+    /// A column could not be cast to the type its table requires (see
+    /// [`fit_batch`](crate::fit_batch)): a value does not fit (`"x"` as a number, an overflow) or
+    /// Arrow has no cast between the two types.
+    #[error("column `{column}` holds {from} values that do not convert to {to}")]
+    CastFailed {
+        /// The column.
+        column: String,
+        /// The type supplied.
+        from: DataType,
+        /// The type the table requires.
+        to: DataType,
+        /// Arrow's cast error, naming the value that does not fit (boxed, so that this variant
+        /// is no larger than the others).
+        source: Box<ArrowError>,
+    },
 }
 
 impl CoreError {

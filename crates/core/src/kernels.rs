@@ -61,36 +61,10 @@ pub(crate) fn check_column(field: &Field, values: &dyn Array) -> Result<()> {
 }
 
 /// `batch` re-expressed with `schema`: columns matched by name and put in `schema`'s order, each
-/// checked with [`check_column`]. Returns the batch itself when it already carries `schema`.
+/// checked with [`check_column`]; no casts, no filling ([`crate::fit_batch`] with the default,
+/// exact options). Returns the batch itself when it already carries `schema`.
 pub(crate) fn conform_batch(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
-    if batch.schema_ref() == schema {
-        return Ok(batch.clone());
-    }
-    let found = batch.schema_ref();
-    if let Some(extra) = found
-        .fields()
-        .iter()
-        .find(|f| schema.column_with_name(f.name()).is_none())
-    {
-        return Err(CoreError::UnknownColumn {
-            column: extra.name().clone(),
-        });
-    }
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let Some((index, _)) = found.column_with_name(field.name()) else {
-                return Err(CoreError::MissingColumn {
-                    column: field.name().clone(),
-                });
-            };
-            let column = batch.column(index);
-            check_column(field, column.as_ref())?;
-            Ok(column.clone())
-        })
-        .collect::<Result<Vec<_>>>()?;
-    batch_with_rows(schema.clone(), columns, batch.num_rows())
+    crate::fit::fit_batch(schema, batch, &crate::fit::FitOptions::default())
 }
 
 /// The rows of `keys`/`batch` whose keys are not in `drop`. Shares the input when nothing is

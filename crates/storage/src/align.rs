@@ -1,33 +1,26 @@
-//! Fitting a caller's batch to a table schema: columns matched by name, missing nullable
-//! columns filled with nulls, types and nullability checked.
+//! Fitting a caller's rows to a table's stored schema, through the table model's one routine
+//! ([`tableshare_core::fit_batch`]): columns matched by name, missing nullable columns filled
+//! with nulls, types and nullability checked. The engine never casts: a caller who wants values
+//! converted (a file's text columns, say) fits with casting first, as
+//! [`crate::import::read_file`] does.
 
-use std::sync::Arc;
-
-use arrow_array::{Array, ArrayRef, RecordBatch, new_null_array};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
+use tableshare_core::{CastMode, FitOptions, fit_batch, fit_column};
 
 use crate::error::{Result, StorageError};
 
-/// Checks a column of values against a table field.
+/// How the engine fits inserted rows: exact types, missing nullable columns filled.
+const INSERT: FitOptions = FitOptions::new(CastMode::None, true);
+
+/// Checks a column of new values against a table field (exact type, nullability).
 pub(crate) fn check_values(table: &str, target: &Field, column: &ArrayRef) -> Result<()> {
-    if column.data_type() != target.data_type() {
-        return Err(StorageError::invalid(
-            table,
-            format!(
-                "column {} has type {}, table has {}",
-                target.name(),
-                column.data_type(),
-                target.data_type()
-            ),
-        ));
-    }
-    if !target.is_nullable() && column.null_count() > 0 {
-        return Err(StorageError::invalid(
-            table,
-            format!("column {} is not nullable", target.name()),
-        ));
-    }
-    Ok(())
+    fit_column(target, column, CastMode::None)
+        .map(drop)
+        .map_err(|source| StorageError::RowsDoNotFit {
+            table: table.to_owned(),
+            source,
+        })
 }
 
 /// Shapes a caller's batch to the table schema (fields with column ids), by column name.
@@ -36,37 +29,10 @@ pub(crate) fn align_batch(
     schema: &Schema,
     batch: &RecordBatch,
 ) -> Result<RecordBatch> {
-    let given = batch.schema();
-    for f in given.fields() {
-        if schema.column_with_name(f.name()).is_none() {
-            return Err(StorageError::invalid(
-                table,
-                format!("unknown column {}", f.name()),
-            ));
+    fit_batch(&std::sync::Arc::new(schema.clone()), batch, &INSERT).map_err(|source| {
+        StorageError::RowsDoNotFit {
+            table: table.to_owned(),
+            source,
         }
-    }
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for target in schema.fields() {
-        let column = match given.column_with_name(target.name()) {
-            Some((i, _)) => {
-                let c = batch.column(i);
-                check_values(table, target, c)?;
-                Arc::clone(c)
-            }
-            None if target.is_nullable() => new_null_array(target.data_type(), batch.num_rows()),
-            None => {
-                return Err(StorageError::invalid(
-                    table,
-                    format!("missing column {}", target.name()),
-                ));
-            }
-        };
-        columns.push(column);
-    }
-    RecordBatch::try_new_with_options(
-        Arc::new(schema.clone()),
-        columns,
-        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )
-    .map_err(StorageError::arrow("aligning inserted rows"))
+    })
 }

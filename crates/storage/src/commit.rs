@@ -165,13 +165,24 @@ impl Table {
         }
         let build = std::sync::Mutex::new(build);
         let build = &build;
+        // The state between rounds: the base of the last attempt, and whether a rival won it
+        // (then the next round, after the backoff, re-reads the latest version first, so it
+        // builds on a fresh base).
         retry_commits(
             COMMIT_RETRIES,
-            base,
-            |base: Loaded, attempt| {
+            (base, false),
+            |(mut base, lost): (Loaded, bool), attempt| {
                 Box::pin(async move {
+                    if lost {
+                        let latest = self.store.load_latest().await?;
+                        self.check_rivals(&base, &latest, footprint).await?;
+                        self.set_current(latest.clone());
+                        base = latest;
+                    }
                     let future = {
-                        let mut build = build.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut build = build
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         (*build)(base.clone())
                     };
                     let manifest = match future.await? {
@@ -186,13 +197,10 @@ impl Table {
                     } else {
                         debug!(table = %self.path(), "the base is too old to commit on; re-reading the latest version");
                     }
-                    let latest = self.store.load_latest().await?;
-                    self.check_rivals(&base, &latest, footprint).await?;
-                    self.set_current(latest.clone());
-                    Ok(Round::Again(latest))
+                    Ok(Round::Again((base, true)))
                 })
             },
-            |base| StorageError::VersionConflict {
+            |(base, _)| StorageError::VersionConflict {
                 table: self.path().to_owned(),
                 attempted: base.version() + 1,
                 current: base.version(),

@@ -61,13 +61,39 @@ pub enum StorageError {
         found: &'static str,
     },
 
-    /// A catalog path or name is not valid.
-    #[error("invalid path or name {path:?}: {reason}")]
+    /// A catalog path or address (`dir.table`, `dir.table:N`) does not parse. The source says
+    /// what is wrong and where, quoting the text.
+    #[error("invalid catalog path")]
     InvalidPath {
-        /// The offending text.
+        /// The address parser's error.
+        #[source]
+        source: tableshare_uri::UriError,
+    },
+
+    /// A move would put an entry (a directory) inside itself.
+    #[error("cannot move {from} to {to}: that is inside itself")]
+    MoveIntoItself {
+        /// The entry being moved.
+        from: String,
+        /// The destination.
+        to: String,
+    },
+
+    /// `path:N` names a catalog snapshot, which is one fixed version and has no others.
+    #[error("{path} is a snapshot, which has no versions to choose with :{version}")]
+    SnapshotVersion {
+        /// The snapshot's catalog path.
         path: String,
-        /// Why it is rejected.
-        reason: &'static str,
+        /// The version asked for.
+        version: u64,
+    },
+
+    /// An object name handed to a replica writer is not a data file or deletion vector name
+    /// (`data/<hash>.parquet`, `dv/<hash>.roaring`).
+    #[error("`{name}` is not a data file or deletion vector name")]
+    InvalidObjectName {
+        /// The name as given.
+        name: String,
     },
 
     /// Another writer committed a version this change cannot be rebased on.
@@ -183,6 +209,17 @@ pub enum StorageError {
         table: String,
         /// What is wrong.
         reason: String,
+    },
+
+    /// Rows handed to a table do not fit its schema: a column it lacks, a required column
+    /// missing, another type, nulls in a non-nullable column. The source names the column.
+    #[error("the rows do not fit the schema of {table}")]
+    RowsDoNotFit {
+        /// The table.
+        table: String,
+        /// What does not fit, from the table model's fitting rules.
+        #[source]
+        source: tableshare_core::CoreError,
     },
 
     /// The stored format is newer than this build understands.

@@ -20,6 +20,7 @@
 //! | `commit` | building and committing the next manifest of a table |
 //! | `operations` | one file per table operation (insert, update, delete, schema, compact, revert, gc) |
 //! | `table`, `catalog`, `live` | the handles: a table, the catalog (namespace, replicas), live tables |
+//! | `import`, `schema_spec` | data from outside: CSV, JSON, Parquet and Arrow IPC files fitted to a table's schema; the `id:int64,name:utf8` schema notation |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -50,18 +51,21 @@ mod commit;
 mod diff;
 mod error;
 mod format;
+mod import;
 mod live;
 mod operations;
 mod options;
 mod read;
 mod rows;
 mod scan;
+mod schema_spec;
 mod table;
 
 pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
 pub use error::{BoxError, CorruptReason, Result, StorageError};
 pub use format::catalog::{EntryKind, ViewDefinition};
 pub use format::manifest::{Operation, ROW_KEY_COLUMN};
+pub use import::{ImportError, InputFormat, read_file, read_from};
 pub use operations::TxnToken;
 pub use operations::gc::{GcOptions, GcReport};
 pub use options::CatalogOptions;
@@ -69,4 +73,5 @@ pub use rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME, json_field};
 pub use scan::{
     CompareOp, DEFAULT_BATCH_SIZE, Literal, Predicate, ScanBatch, ScanOptions, ScanStream,
 };
+pub use schema_spec::{SchemaSpecError, parse_schema_spec};
 pub use table::{HistoryEntry, Selection, Table, TableData};

@@ -18,10 +18,9 @@ pub struct CatalogOptions {
     pub max_bytes_per_file: usize,
     /// A data file whose live rows take fewer bytes than this is *small* (default 8 MiB).
     pub small_file_bytes: u64,
-    /// When an insert would leave more small files than this, it also merges the smallest
-    /// ones, in the same version, until an eighth of this many remain (default 64, so about one
-    /// small append in 56 merges; `usize::MAX` turns automatic compaction off). See
-    /// docs/format.md, "Compaction".
+    /// When an insert leaves more small files than this, a background compaction merges the
+    /// smallest ones, as a version of its own, until an eighth of this many remain (default 64;
+    /// `usize::MAX` turns automatic compaction off). See docs/format.md, "Compaction".
     pub max_small_files: usize,
     /// Whether an insert that leaves more than [`CatalogOptions::max_small_files`] small files
     /// starts a compaction in the background (its own version, committed after the insert's;

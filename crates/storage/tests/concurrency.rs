@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use arrow_array::{Float64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use common::{catalogs, ids, sample_rows, sample_schema, table_schema};
+use common::{catalogs, catalogs_with, ids, sample_rows, sample_schema, table_schema};
 use tableshare_core::RowSet;
-use tableshare_storage::{Catalog, Selection, StorageError};
+use tableshare_storage::{Catalog, CatalogOptions, Selection, StorageError};
 
 fn value(v: f64) -> RecordBatch {
     RecordBatch::try_new(
@@ -191,5 +191,63 @@ async fn catalog_creations_race() {
             y.unwrap();
         }
         assert_eq!(c.list("", false).await.unwrap().len(), 15);
+    }
+}
+
+// Guards compaction under a steady stream of appends (the starvation it had when every lost
+// race re-merged its files): a compaction started while another writer appends as fast as it
+// can lands before the appends end, by carrying its merged files onto each rival's version, and
+// no row is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_lands_while_appends_stream_in() {
+    let options = CatalogOptions::default()
+        .with_compaction(u64::MAX, 4)
+        .with_background_compaction(false);
+    for (store, c, _dir) in catalogs_with(&options) {
+        let t = c
+            .create_table("busy", &table_schema(sample_schema()))
+            .await
+            .unwrap();
+        for i in 0..8 {
+            t.insert(&sample_rows(&[(i, "x", 0.0)])).await.unwrap();
+        }
+        let appender = c.open_table("busy").await.unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let appended = Arc::new(std::sync::atomic::AtomicI64::new(8));
+        let (stop_a, appended_a) = (Arc::clone(&stop), Arc::clone(&appended));
+        // Appends back to back until the compaction has landed (or a cap is reached).
+        let appends = tokio::spawn(async move {
+            let mut last = 0;
+            let mut i = 8;
+            while !stop_a.load(std::sync::atomic::Ordering::SeqCst) && i < 3000 {
+                last = appender
+                    .insert(&sample_rows(&[(i, "x", 0.0)]))
+                    .await
+                    .unwrap();
+                i += 1;
+                appended_a.store(i, std::sync::atomic::Ordering::SeqCst);
+            }
+            (last, i)
+        });
+        while appended.load(std::sync::atomic::Ordering::SeqCst) < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let compactor = c.open_table("busy").await.unwrap();
+        let compacted = compactor.compact().await.unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (last_append, rows) = appends.await.unwrap();
+        assert!(
+            compacted < last_append && rows < 3000,
+            "{store}: the compaction (version {compacted}) landed while appends streamed in \
+             (the last append made version {last_append}, {rows} rows)"
+        );
+        let h = c.open_table(&format!("busy:{compacted}")).await.unwrap();
+        assert_eq!(
+            h.history().await.unwrap()[0].operation.name(),
+            "compact",
+            "{store}"
+        );
+        let all = c.open_table("busy").await.unwrap().scan().await.unwrap();
+        assert_eq!(ids(&all.batch), (0..rows).collect::<Vec<_>>(), "{store}");
     }
 }

@@ -230,7 +230,7 @@ async fn table_lifecycle(c: &Catalog) {
     .unwrap();
     assert!(matches!(
         t.insert(&bad).await.unwrap_err(),
-        StorageError::InvalidArgument { .. }
+        StorageError::RowsDoNotFit { .. }
     ));
 }
 

@@ -11,6 +11,9 @@
 //! | worker table | `pq://WORKER/scope/TABLE[?OPTIONS]` | [`WorkerUri`] |
 //! | direct worker address | `ts://HOST[:PORT]/scope/TABLE[?OPTIONS]` (TLS), `ts+plain://…` | [`DirectUri`] |
 //!
+//! Inside one catalog a table is named by its dotted [`TablePath`], and a version of it by a
+//! [`VersionedPath`] (`dir.table:3`).
+//!
 //! [`TableUri`] is any of the three. Every type parses with `parse` or [`str::parse`] and formats
 //! with [`Display`](std::fmt::Display) to its canonical form; parsing the canonical form gives the
 //! same value back. Builders make values from parts and validate them the same way. Errors are
@@ -114,6 +117,7 @@ mod options;
 mod path;
 mod syntax;
 mod table_uri;
+mod versioned;
 mod worker;
 
 pub use cloud::{CloudUri, CloudUriBuilder};
@@ -123,4 +127,5 @@ pub use ident::{MAX_IDENTIFIER_LEN, validate_identifier};
 pub use options::{OnDisconnect, SubscriptionOptions};
 pub use path::TablePath;
 pub use table_uri::TableUri;
+pub use versioned::VersionedPath;
 pub use worker::{WorkerRef, WorkerUri, WorkerUriBuilder};

@@ -15,6 +15,9 @@ use crate::ident::check_identifier;
 /// [`validate_identifier`](crate::validate_identifier). Parsing also accepts `/` between names
 /// and normalises it to `.`, so `dir/sub/table` and `dir.sub.table` are the same path.
 ///
+/// Functions that take a path generically (`impl TryInto<TablePath, Error: Into<UriError>>`, as
+/// the storage catalog's methods do) accept a `&str`, a `String` or a `TablePath`.
+///
 /// # Examples
 ///
 /// ```
@@ -129,6 +132,36 @@ impl FromStr for TablePath {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+impl TryFrom<&str> for TablePath {
+    type Error = UriError;
+
+    fn try_from(path: &str) -> Result<Self, Self::Error> {
+        Self::parse(path)
+    }
+}
+
+impl TryFrom<&String> for TablePath {
+    type Error = UriError;
+
+    fn try_from(path: &String) -> Result<Self, Self::Error> {
+        Self::parse(path)
+    }
+}
+
+impl TryFrom<String> for TablePath {
+    type Error = UriError;
+
+    fn try_from(path: String) -> Result<Self, Self::Error> {
+        Self::parse(&path)
+    }
+}
+
+impl From<&TablePath> for TablePath {
+    fn from(path: &TablePath) -> Self {
+        path.clone()
     }
 }
 

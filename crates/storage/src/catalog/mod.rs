@@ -6,6 +6,11 @@
 //! processes creating the same path get one success and one [`StorageError::AlreadyExists`].
 //! Tables live under `tables/<uuid>/` and are named by the catalog, so moving a table or a
 //! directory rewrites no data.
+//!
+//! Methods take catalog paths as `impl TryInto<TablePath>` (and [`Catalog::open_table`] as
+//! `impl TryInto<VersionedPath>`): a `&str` or `String` is parsed here, once, and a program that
+//! already holds the parsed value passes it without a second parse. Either way an address that
+//! does not parse is [`StorageError::InvalidPath`] with the uri crate's error as its source.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use tableshare_core::TableSchema;
-use tableshare_uri::TablePath;
+use tableshare_uri::{TablePath, UriError, VersionedPath};
 use tracing::{debug, info};
 use uuid::Uuid;
 
@@ -55,26 +60,23 @@ pub struct Catalog {
     pub(crate) shared: Arc<CatalogShared>,
 }
 
-/// A parsed `dir.table[:version]`.
-fn parse_versioned(path: &str) -> Result<(TablePath, Option<u64>)> {
-    let (p, version) = match path.rsplit_once(':') {
-        Some((p, v)) => {
-            let v = v.parse::<u64>().map_err(|_| StorageError::InvalidPath {
-                path: path.to_owned(),
-                reason: "the version after ':' must be a number",
-            })?;
-            (p, Some(v))
-        }
-        None => (path, None),
-    };
-    Ok((parse_path(p)?, version))
+/// Parses a catalog address given as text or as a typed value (see [`Catalog::open_table`]).
+fn parse_versioned<A>(address: A) -> Result<VersionedPath>
+where
+    A: TryInto<VersionedPath>,
+    A::Error: Into<UriError>,
+{
+    address
+        .try_into()
+        .map_err(|err| StorageError::InvalidPath { source: err.into() })
 }
 
-pub(crate) fn parse_path(path: &str) -> Result<TablePath> {
-    TablePath::parse(path).map_err(|_| StorageError::InvalidPath {
-        path: path.to_owned(),
-        reason: "names are identifiers (ASCII letters, digits, _; not starting with a digit) joined by '.'",
-    })
+/// Parses a dotted catalog path (no version) given as text or as a [`TablePath`].
+pub(crate) fn parse_path(
+    path: impl TryInto<TablePath, Error: Into<UriError>>,
+) -> Result<TablePath> {
+    path.try_into()
+        .map_err(|err| StorageError::InvalidPath { source: err.into() })
 }
 
 /// Parses an optional directory path (`""` is the root).
@@ -284,7 +286,11 @@ impl Catalog {
     ///
     /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing directory,
     /// [`StorageError::InvalidArgument`] for an unsupported column type.
-    pub async fn create_table(&self, path: &str, schema: &TableSchema) -> Result<Table> {
+    pub async fn create_table(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        schema: &TableSchema,
+    ) -> Result<Table> {
         let p = parse_path(path)?;
         let key = p.to_string();
         // Cheap pre-check so the common refusal leaves no orphaned table directory behind.
@@ -374,12 +380,44 @@ impl Catalog {
     /// Opens `path` or `path:N`. A table opens writable at its latest version; `path:N`,
     /// snapshots and replicas open read-only (replicas follow their latest version).
     ///
+    /// The address is anything that converts to a [`VersionedPath`]: text (`"dir.table:3"`,
+    /// parsed here), or an already parsed [`VersionedPath`] or [`TablePath`]. Text is the common
+    /// case and stays a plain string; a program that parsed the address earlier (to show it,
+    /// or to pick the version itself) passes the typed value and nothing is parsed twice.
+    ///
+    /// ```
+    /// use tableshare_storage::{Catalog, StorageError};
+    /// use tableshare_uri::{TablePath, VersionedPath};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let catalog = Catalog::in_memory();
+    /// let schema = tableshare_storage::parse_schema_spec("id:int64")?;
+    /// let schema = tableshare_core::TableSchema::unpartitioned(std::sync::Arc::new(schema))?;
+    /// catalog.create_table("t", &schema).await?;
+    /// // Every catalog method takes a parsed path as well as text.
+    /// catalog.create_dir(TablePath::parse("dir")?).await?;
+    /// assert!(catalog.get("dir").await?.is_some());
+    /// let by_text = catalog.open_table("t:0").await?;
+    /// let typed = VersionedPath::new(TablePath::parse("t")?, Some(0));
+    /// assert_eq!(catalog.open_table(typed).await?.version(), by_text.version());
+    /// assert!(matches!(catalog.open_table("t:x").await, Err(StorageError::InvalidPath { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`StorageError::NotFound`], [`StorageError::WrongKind`] for directories and views,
+    /// [`StorageError::InvalidPath`] for an address that does not parse (the source is the
+    /// address parser's error), [`StorageError::NotFound`], [`StorageError::WrongKind`] for
+    /// directories and views, [`StorageError::SnapshotVersion`] for `snapshot:N`,
     /// [`StorageError::VersionExpired`] / [`StorageError::VersionNotFound`] for `path:N`.
-    pub async fn open_table(&self, path: &str) -> Result<Table> {
-        let (p, version) = parse_versioned(path)?;
+    pub async fn open_table<A>(&self, address: A) -> Result<Table>
+    where
+        A: TryInto<VersionedPath>,
+        A::Error: Into<UriError>,
+    {
+        let VersionedPath { path: p, version } = parse_versioned(address)?;
         let key = p.to_string();
         let entries = self.entries().await?;
         let record = entries
@@ -401,11 +439,8 @@ impl Catalog {
                 },
                 None,
             ) => (*table_id, Access::ReadOnly("snapshot"), Some(*sv)),
-            (EntryRecord::Snapshot { .. }, Some(_)) => {
-                return Err(StorageError::InvalidPath {
-                    path: path.to_owned(),
-                    reason: "a snapshot has no versions",
-                });
+            (EntryRecord::Snapshot { .. }, Some(version)) => {
+                return Err(StorageError::SnapshotVersion { path: key, version });
             }
             (other, _) => {
                 return Err(StorageError::WrongKind {

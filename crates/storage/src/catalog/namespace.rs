@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use tableshare_uri::{TablePath, UriError};
+
 use crate::error::{Result, StorageError};
 use crate::format::catalog::{EntryKind, EntryRecord, ViewDefinition};
 
@@ -25,7 +27,10 @@ impl Catalog {
     ///
     /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing parent,
     /// [`StorageError::InvalidPath`].
-    pub async fn create_dir(&self, path: &str) -> Result<()> {
+    pub async fn create_dir(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<()> {
         let p = parse_path(path)?;
         self.change(format!("create_dir {p}"), |e| {
             Self::insert_new(e, &p, EntryRecord::Directory)
@@ -40,7 +45,11 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::NotFound`], [`StorageError::WrongKind`], [`StorageError::NotEmpty`].
-    pub async fn drop_dir(&self, path: &str, force: bool) -> Result<()> {
+    pub async fn drop_dir(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        force: bool,
+    ) -> Result<()> {
         let p = parse_path(path)?;
         let key = p.to_string();
         let prefix = format!("{key}.");
@@ -96,7 +105,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::InvalidPath`] or store errors.
-    pub async fn get(&self, path: &str) -> Result<Option<Entry>> {
+    pub async fn get(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<Option<Entry>> {
         let p = parse_path(path)?.to_string();
         Ok(self.entries().await?.get(&p).map(|r| Entry {
             path: p.clone(),
@@ -109,17 +121,19 @@ impl Catalog {
     ///
     /// # Errors
     ///
-    /// [`StorageError::NotFound`], [`StorageError::AlreadyExists`], [`StorageError::InvalidPath`]
-    /// when moving a directory into itself.
-    pub async fn move_entry(&self, from: &str, to: &str) -> Result<()> {
+    /// [`StorageError::NotFound`], [`StorageError::AlreadyExists`],
+    /// [`StorageError::MoveIntoItself`] when moving a directory into itself,
+    /// [`StorageError::InvalidPath`].
+    pub async fn move_entry(
+        &self,
+        from: impl TryInto<TablePath, Error: Into<UriError>>,
+        to: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<()> {
         let f = parse_path(from)?;
         let t = parse_path(to)?;
         let (fk, tk) = (f.to_string(), t.to_string());
         if tk == fk || tk.starts_with(&format!("{fk}.")) {
-            return Err(StorageError::InvalidPath {
-                path: tk,
-                reason: "cannot move an entry into itself",
-            });
+            return Err(StorageError::MoveIntoItself { from: fk, to: tk });
         }
         self.change(format!("move {fk} {tk}"), |e| {
             let record = e
@@ -163,7 +177,11 @@ impl Catalog {
     ///
     /// [`StorageError::NotFound`], [`StorageError::WrongKind`] for a directory,
     /// [`StorageError::HasDependents`] when views depend on it and `force` is false.
-    pub async fn drop_table(&self, path: &str, force: bool) -> Result<()> {
+    pub async fn drop_table(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        force: bool,
+    ) -> Result<()> {
         let key = parse_path(path)?.to_string();
         let dropped_id = match self.entries().await?.get(&key) {
             Some(EntryRecord::Table { table_id }) => Some(*table_id),
@@ -201,7 +219,11 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing directory.
-    pub async fn create_view(&self, path: &str, definition: ViewDefinition) -> Result<()> {
+    pub async fn create_view(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        definition: ViewDefinition,
+    ) -> Result<()> {
         let p = parse_path(path)?;
         self.change(format!("create_view {p}"), |e| {
             Self::insert_new(
@@ -221,7 +243,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::NotFound`], [`StorageError::WrongKind`].
-    pub async fn view(&self, path: &str) -> Result<ViewDefinition> {
+    pub async fn view(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<ViewDefinition> {
         let key = parse_path(path)?.to_string();
         match self.entries().await?.remove(&key) {
             Some(EntryRecord::View { definition }) => Ok(definition),
@@ -244,7 +269,7 @@ impl Catalog {
     /// [`StorageError::VersionExpired`] / [`StorageError::VersionNotFound`].
     pub async fn create_snapshot(
         &self,
-        path: &str,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
         table_path: &str,
         version: Option<u64>,
     ) -> Result<u64> {

@@ -10,6 +10,8 @@ use crate::format::log::CommitOutcome;
 use crate::format::manifest::TableManifest;
 use crate::table::Table;
 
+use tableshare_uri::{TablePath, UriError};
+
 use super::{Catalog, parse_path};
 
 /// What the catalog records about a replica.
@@ -31,7 +33,11 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::AlreadyExists`], [`StorageError::NotFound`] for a missing directory.
-    pub async fn create_replica(&self, path: &str, upstream: &str) -> Result<ReplicaWriter> {
+    pub async fn create_replica(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+        upstream: &str,
+    ) -> Result<ReplicaWriter> {
         let p = parse_path(path)?;
         let table_id = Uuid::new_v4();
         let upstream = upstream.to_owned();
@@ -59,7 +65,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::NotFound`], [`StorageError::WrongKind`].
-    pub async fn replica_writer(&self, path: &str) -> Result<ReplicaWriter> {
+    pub async fn replica_writer(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<ReplicaWriter> {
         let key = parse_path(path)?.to_string();
         match self.entries().await?.get(&key) {
             Some(EntryRecord::Replica { table_id, .. }) => Ok(ReplicaWriter {
@@ -81,7 +90,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`StorageError::NotFound`], [`StorageError::WrongKind`].
-    pub async fn replica_info(&self, path: &str) -> Result<ReplicaInfo> {
+    pub async fn replica_info(
+        &self,
+        path: impl TryInto<TablePath, Error: Into<UriError>>,
+    ) -> Result<ReplicaInfo> {
         let key = parse_path(path)?.to_string();
         match self.entries().await?.remove(&key) {
             Some(EntryRecord::Replica {
@@ -124,12 +136,13 @@ impl ReplicaWriter {
     ///
     /// # Errors
     ///
-    /// [`StorageError::InvalidPath`] for other names, [`StorageError::Corrupt`] if the bytes do
+    /// [`StorageError::InvalidObjectName`] for other names, [`StorageError::Corrupt`] if the bytes do
     /// not match their name.
     pub async fn put_object(&self, rel: &str, bytes: Bytes) -> Result<()> {
-        let hash = crate::format::datafile::hash_of_name(rel).ok_or(StorageError::InvalidPath {
-            path: rel.to_owned(),
-            reason: "not a data file or deletion vector name",
+        let hash = crate::format::datafile::hash_of_name(rel).ok_or_else(|| {
+            StorageError::InvalidObjectName {
+                name: rel.to_owned(),
+            }
         })?;
         let full = format!("{}/{rel}", self.table_dir());
         crate::format::store::verify(&full, &bytes, bytes.len() as u64, hash)?;

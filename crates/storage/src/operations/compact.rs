@@ -48,32 +48,71 @@ impl Table {
     /// Compacts the files `plan` picks on the latest base, re-planning if a rival commits
     /// first (so a compaction never makes another writer fail; see `crate::commit`).
     /// Returns the version and whether it is a compaction this call committed.
+    ///
+    /// The merge is done once: when a rival commits first (an append, typically, since appends
+    /// commit far more often than a merge takes), the merged files are carried onto the new
+    /// version as long as every file they replace is still there unchanged (same object, same
+    /// deletion vector); the rival's own files are kept beside them. Only a rival that changed
+    /// one of the merged files (a delete or update of their rows, another compaction) makes it
+    /// plan and merge again. Once its files are merged, the inserts of this process yield to it
+    /// (one commit long), so it lands under a steady stream of appends.
     pub(crate) async fn compact_with(&self, plan: Plan) -> Result<(u64, bool)> {
         let options = self.options().clone();
         let merged = std::sync::atomic::AtomicBool::new(false);
-        let merged = &merged;
-        let options = &options;
+        // The files merged by the last attempt and the files that replace them.
+        let done: std::sync::Mutex<Option<(Vec<DataFileEntry>, Vec<DataFileEntry>)>> =
+            std::sync::Mutex::new(None);
+        let guard: std::sync::Mutex<Option<crate::live::CommittingGuard>> =
+            std::sync::Mutex::new(None);
+        let (merged, options, done, guard) = (&merged, &options, &done, &guard);
         let v = self
             .commit_change(&Footprint::Replan, |base: Loaded| {
                 Box::pin(async move {
                     let base = &base;
-                    let chosen = plan.choose(&base.manifest, options);
-                    merged.store(!chosen.is_empty(), std::sync::atomic::Ordering::Relaxed);
-                    if chosen.is_empty() {
-                        return Ok(Built::Done(base.version()));
-                    }
+                    let carried = done
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take()
+                        .filter(|(replaced, _)| all_unchanged(replaced, &base.manifest));
+                    let (replaced, written) = match carried {
+                        Some(pair) => pair,
+                        None => {
+                            let chosen = plan.choose(&base.manifest, options);
+                            if chosen.is_empty() {
+                                merged.store(false, std::sync::atomic::Ordering::Relaxed);
+                                return Ok(Built::Done(base.version()));
+                            }
+                            let replaced: Vec<DataFileEntry> = chosen
+                                .iter()
+                                .map(|i| base.manifest.files[*i].clone())
+                                .collect();
+                            let written = self
+                                .merge_entries(&replaced, &base.manifest.schema_ref(), options)
+                                .await?;
+                            (replaced, written)
+                        }
+                    };
+                    merged.store(true, std::sync::atomic::Ordering::Relaxed);
                     let mut m = Self::next_manifest(
                         base,
                         Operation::Compact {
-                            files_rewritten: chosen.len() as u64,
-                            files_written: 0,
+                            files_rewritten: replaced.len() as u64,
+                            files_written: written.len() as u64,
                         },
                     );
-                    let written = self.merge_files(&mut m, &chosen, options).await?;
-                    m.operation = Operation::Compact {
-                        files_rewritten: chosen.len() as u64,
-                        files_written: written as u64,
-                    };
+                    let gone: std::collections::HashSet<&str> =
+                        replaced.iter().map(|f| f.path.as_str()).collect();
+                    m.files.retain(|f| !gone.contains(f.path.as_str()));
+                    m.files.extend(written.iter().cloned());
+                    *done
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((replaced, written));
+                    // From now on the inserts of this process let it commit first.
+                    guard
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_or_insert_with(|| self.hooks.compaction_committing());
                     Ok(Built::Commit(Box::new(m)))
                 })
             })
@@ -112,35 +151,32 @@ impl Table {
         });
     }
 
-    /// Rewrites the live rows of `m.files[i]` for `i` in `chosen` (ascending) into new files
-    /// (keys kept, current schema), replacing them in `m`. Returns how many files were written.
-    pub(crate) async fn merge_files(
+    /// Rewrites the live rows of `files` (keys kept, in `schema`) into new files cut by the
+    /// file limits; rows deleted by deletion vectors are dropped. Returns the new entries.
+    pub(crate) async fn merge_entries(
         &self,
-        m: &mut TableManifest,
-        chosen: &[usize],
+        files: &[DataFileEntry],
+        schema: &arrow_schema::SchemaRef,
         options: &CatalogOptions,
-    ) -> Result<usize> {
-        let files: Vec<DataFileEntry> = chosen.iter().map(|i| m.files[*i].clone()).collect();
-        let schema = m.schema_ref();
-        let rows = self.store.read_rows(&files, &schema, None).await?;
-        let written = if rows.keys.is_empty() {
-            Vec::new()
-        } else {
-            let keys = UInt64Array::from(rows.keys);
-            self.store
-                .write_rows(&keys, &rows.batch, options.file_limits())
-                .await?
-        };
-        let count = written.len();
-        let mut i = 0;
-        m.files.retain(|_| {
-            let keep = chosen.binary_search(&i).is_err();
-            i += 1;
-            keep
-        });
-        m.files.extend(written);
-        Ok(count)
+    ) -> Result<Vec<DataFileEntry>> {
+        let rows = self.store.read_rows(files, schema, None).await?;
+        if rows.keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = UInt64Array::from(rows.keys);
+        self.store
+            .write_rows(&keys, &rows.batch, options.file_limits())
+            .await
     }
+}
+
+/// Whether every file of `replaced` is in `m` as it was (same object, same deletion vector).
+fn all_unchanged(replaced: &[DataFileEntry], m: &TableManifest) -> bool {
+    replaced.iter().all(|r| {
+        m.files
+            .iter()
+            .any(|f| f.path == r.path && f.deletion_vector == r.deletion_vector)
+    })
 }
 
 /// Which files a compaction merges.

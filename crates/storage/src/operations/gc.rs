@@ -69,7 +69,7 @@ impl GcOptions {
 pub struct GcReport {
     /// Versions whose manifests were deleted.
     pub versions_expired: Vec<u64>,
-    /// Versions kept.
+    /// Versions kept (for a whole catalog, those of every table collected, table by table).
     pub versions_kept: Vec<u64>,
     /// Data files and deletion vectors deleted.
     pub files_deleted: usize,
@@ -249,6 +249,7 @@ impl Catalog {
             let store = self.table_store(*id, format!("tables/{id}"));
             let r = collect_table(self, &store, *id, options).await?;
             total.versions_expired.extend(r.versions_expired);
+            total.versions_kept.extend(r.versions_kept);
             total.files_deleted += r.files_deleted;
             total.bytes_freed += r.bytes_freed;
             total.files_guarded += r.files_guarded;

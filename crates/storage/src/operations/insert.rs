@@ -87,7 +87,7 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// [`StorageError::ReadOnly`], [`StorageError::InvalidArgument`] for a batch that does not
+    /// [`StorageError::ReadOnly`], [`StorageError::RowsDoNotFit`] for a batch that does not
     /// fit the schema, [`StorageError::VersionConflict`] if a rival dropped a column being
     /// inserted into (other rivals are rebased onto automatically).
     pub async fn insert(&self, batch: &RecordBatch) -> Result<u64> {
@@ -117,6 +117,14 @@ impl Table {
             .iter()
             .filter_map(|f| column_id(f))
             .collect();
+        // A compaction of this table whose merge is done commits first (it is one commit long).
+        if self
+            .hooks
+            .yield_to_compaction(std::time::Duration::from_millis(50))
+            .await
+        {
+            self.refresh().await?;
+        }
         let token_text = token.to_string();
         // Versions at or below this one were already searched for the token.
         let searched: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
@@ -197,7 +205,7 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// As [`Table::insert`], plus [`StorageError::InvalidArgument`] for rows that do not fit.
+    /// As [`Table::insert`] (rows that do not fit the schema included).
     pub async fn insert_rows<T: Serialize>(&self, rows: &[T]) -> Result<u64> {
         self.writable("insert")?;
         let schema = public_schema(&self.current().manifest.schema);

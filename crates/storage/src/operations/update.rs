@@ -50,8 +50,8 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// [`StorageError::ReadOnly`], [`StorageError::InvalidArgument`] (unknown column, wrong type
-    /// or row count, a key that is not live), [`StorageError::RowConflict`] if a rival
+    /// [`StorageError::ReadOnly`], [`StorageError::RowsDoNotFit`] (unknown column, wrong
+    /// type), [`StorageError::InvalidArgument`] (wrong row count, a key that is not live), [`StorageError::RowConflict`] if a rival
     /// committed since the handle's version removed or changed one of the rows, and
     /// [`StorageError::VersionConflict`] if a rival changed the schema (other rivals are
     /// rebased onto).

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tableshare_uri::{
-    CloudUri, DirectUri, OnDisconnect, SubscriptionOptions, TablePath, TableUri, WorkerRef,
-    WorkerUri,
+    CloudUri, DirectUri, OnDisconnect, SubscriptionOptions, TablePath, TableUri, VersionedPath,
+    WorkerRef, WorkerUri,
 };
 
 /// Names as users write them: anything, the troublesome characters of our grammar, all digits.
@@ -258,6 +258,10 @@ fn assert_stable(input: &str) {
     let _ = WorkerUri::parse(input);
     let _ = DirectUri::parse(input);
     let _ = TablePath::parse(input);
+    // Whatever parses as a catalog address is stable under formatting.
+    if let Ok(address) = VersionedPath::parse(input) {
+        assert_eq!(VersionedPath::parse(&address.to_string()), Ok(address));
+    }
 }
 
 proptest! {
@@ -301,6 +305,18 @@ proptest! {
         let path = TablePath::parse(&names.join("/")).unwrap();
         prop_assert_eq!(path.segments(), &names[..]);
         prop_assert_eq!(TablePath::parse(&path.to_string()), Ok(path));
+    }
+
+    // Guards the `path:N` catalog address: format then parse gives the same path and version.
+    #[test]
+    fn versioned_paths_round_trip(
+        names in prop::collection::vec(identifier(), 1..6),
+        version in prop::option::of(any::<u64>()),
+    ) {
+        let address = VersionedPath::new(TablePath::parse(&names.join(".")).unwrap(), version);
+        let text = address.to_string();
+        prop_assert_eq!(VersionedPath::parse(&text), Ok(address.clone()), "{}", text);
+        prop_assert_eq!(text.parse::<VersionedPath>(), Ok(address));
     }
 
     #[test]

@@ -1,15 +1,18 @@
-//! The `--schema 'id:int64,name:utf8,value:float64'` notation of `tableshare table create`: a
-//! short, shell-friendly way to name an Arrow schema. Each column is `NAME:TYPE`; the types are the
-//! ones the storage engine promises (see the CLI guide), with a few common aliases.
+//! The schema notation `'id:int64,name:utf8,value:float64'`: a short, shell-friendly way to name
+//! an Arrow schema (`tableshare table create --schema`, configuration files, tests). Each column
+//! is `NAME:TYPE`; the types are the ones the storage engine promises to store, with a few common
+//! aliases. It lives in the engine, beside the list of supported types, so every program that
+//! takes a schema as text reads it the same way.
 
 use std::sync::Arc;
 
+use crate::rows::json_field;
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use tableshare::storage::json_field;
 
 /// What is wrong with a schema spec, naming the column.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum SchemaSpecError {
+#[non_exhaustive]
+pub enum SchemaSpecError {
     /// The spec has no columns at all.
     #[error("the schema names no columns (expected e.g. 'id:int64,name:utf8')")]
     Empty,
@@ -39,7 +42,25 @@ pub(crate) enum SchemaSpecError {
 }
 
 /// Parses a schema spec into an Arrow schema whose columns are all nullable.
-pub(crate) fn parse_schema_spec(spec: &str) -> Result<Schema, SchemaSpecError> {
+///
+/// ```
+/// use arrow_schema::DataType;
+/// use tableshare_storage::{SchemaSpecError, parse_schema_spec};
+///
+/// let schema = parse_schema_spec("id:int64, name:utf8, value:float64")?;
+/// assert_eq!(schema.field(2).data_type(), &DataType::Float64);
+/// assert!(matches!(
+///     parse_schema_spec("id:uuid"),
+///     Err(SchemaSpecError::UnknownType { column, .. }) if column == "id"
+/// ));
+/// # Ok::<(), SchemaSpecError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`SchemaSpecError`]: no columns, a column not written `NAME:TYPE`, an unknown type, a name
+/// used twice.
+pub fn parse_schema_spec(spec: &str) -> Result<Schema, SchemaSpecError> {
     let mut fields = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -97,7 +118,7 @@ fn parse_field(name: &str, ty: &str) -> Result<Field, SchemaSpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tableshare::storage::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME};
+    use crate::rows::{EXTENSION_NAME_KEY, JSON_EXTENSION_NAME};
 
     fn check(spec: &str, expected: Result<Vec<(&str, DataType)>, SchemaSpecError>) {
         let got = parse_schema_spec(spec).map(|schema| {
