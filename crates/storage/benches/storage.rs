@@ -13,10 +13,12 @@
 //!   one by one on the open handle (`append_p50_s`, `append_p95_s`, `append_p99_s`). Background
 //!   compaction is on (the default): a compaction that an insert starts commits its own version
 //!   while later appends run, and that contention is part of what is measured
-//!   (`background_compactions` counts them). Once the table is quiet, the latest version and the
-//!   version committed by the TRAVEL-th append are opened from a fresh catalog and read whole to
-//!   Arrow (`open_latest_read_s`, `travel_read_s`); then `Table::compact()` (`compact_s`), and
-//!   the same two reads again (`*_compacted`).
+//!   (`background_compactions` counts them; `appends_beside_compaction` counts the appends
+//!   during which one committed, `appends_at_p99_beside_compaction` those at or above p99).
+//!   Once the table is quiet, the latest version and the version committed by the TRAVEL-th
+//!   append are opened from a fresh catalog and read whole to Arrow (`open_latest_read_s`,
+//!   `travel_read_s`); then `Table::compact()` (`compact_s`), and the same two reads again
+//!   (`*_compacted`).
 //! - `versions WORKDIR MANY ROUNDS`: tableshare only, ROUNDS rounds inside the program. Opening
 //!   the latest version of a table with 10 versions and with MANY versions from a fresh catalog
 //!   over a counting store (`open_requests_*`, `open_s_*`, alternating few and many), to show
@@ -175,11 +177,21 @@ async fn appends_and_reads(
     let table = catalog.create_table("t", &table_schema()).await.unwrap();
     let mut latencies = Vec::new();
     let mut travel_version = None;
+    // An append whose version is more than one above the previous append's had a background
+    // compaction commit while it ran (the loop does nothing else between appends): those are
+    // noted, to tell whether the slowest appends are the ones that met a compaction.
+    let mut previous = table.version();
+    let mut beside_compaction = Vec::new();
     for i in 0..appends {
         let chunk = make_batch((i * append_rows) as i64, append_rows as i64);
         let started = Instant::now();
         let version = table.insert(&chunk).await.unwrap();
-        latencies.push(started.elapsed().as_secs_f64());
+        let secs = started.elapsed().as_secs_f64();
+        latencies.push(secs);
+        if version > previous + 1 {
+            beside_compaction.push(secs);
+        }
+        previous = version;
         if i + 1 == travel {
             travel_version = Some(version);
         }
@@ -189,6 +201,16 @@ async fn appends_and_reads(
     out.insert("append_p50_s".into(), json!(percentile(&latencies, 50.0)));
     out.insert("append_p95_s".into(), json!(percentile(&latencies, 95.0)));
     out.insert("append_p99_s".into(), json!(percentile(&latencies, 99.0)));
+    // How many of the appends at or above p99 met a compaction commit.
+    let p99 = percentile(&latencies, 99.0);
+    out.insert(
+        "appends_beside_compaction".into(),
+        json!(beside_compaction.len()),
+    );
+    out.insert(
+        "appends_at_p99_beside_compaction".into(),
+        json!(beside_compaction.iter().filter(|s| **s >= p99).count()),
+    );
 
     // Reads start once no background compaction is left running, so they measure reading
     // alone; the table is as the appends and their background compactions left it.
@@ -205,6 +227,7 @@ async fn appends_and_reads(
     out.insert("files_before_compact".into(), json!(table.file_count()));
     reads(&mut out, "", &dir, travel_version).await;
 
+    sync_disk();
     let started = Instant::now();
     table.compact().await.unwrap();
     out.insert("compact_s".into(), json!(started.elapsed().as_secs_f64()));

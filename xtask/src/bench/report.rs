@@ -211,6 +211,8 @@ fn append_notes(out: &mut String, samples: &Samples) -> Result<()> {
     let ratios: Vec<f64> = p50.iter().zip(p99).map(|(a, b)| b / a).collect();
     let ratio = stats(&ratios).context("no append rounds")?;
     let compactions = stat(samples, "tableshare", "background_compactions")?;
+    let beside = stat(samples, "tableshare", "appends_beside_compaction")?;
+    let slow_beside = stat(samples, "tableshare", "appends_at_p99_beside_compaction")?;
     let verdict = if ratio.median <= P99_OVER_P50_GOAL {
         "met"
     } else {
@@ -220,13 +222,20 @@ fn append_notes(out: &mut String, samples: &Samples) -> Result<()> {
         out,
         "tableshare's p99 / p50, per round: median {:.2} (range {:.2} – {:.2}); goal at most \
          {P99_OVER_P50_GOAL:.0}: {verdict}. Background compactions committed while the appends \
-         ran: {} per round (range {} – {}).\n",
+         ran: {} per round (range {} – {}); appends during which one committed: {} per round \
+         (range {} – {}), of which at or above that round's p99: {} (range {} – {}).\n",
         ratio.median,
         ratio.min,
         ratio.max,
         count(compactions.median),
         count(compactions.min),
         count(compactions.max),
+        count(beside.median),
+        count(beside.min),
+        count(beside.max),
+        count(slow_beside.median),
+        count(slow_beside.min),
+        count(slow_beside.max),
     )?;
     Ok(())
 }
