@@ -13,8 +13,10 @@
 //!   one by one on the open handle (`append_p50_s`, `append_p95_s`, `append_p99_s`). Background
 //!   compaction is on (the default): a compaction that an insert starts commits its own version
 //!   while later appends run, and that contention is part of what is measured
-//!   (`background_compactions` counts them; `appends_beside_compaction` counts the appends
-//!   during which one committed, `appends_at_p99_beside_compaction` those at or above p99).
+//!   (`background_compactions` counts those that landed before the last append,
+//!   `background_compactions_after` those that landed after it, `files_after_appends` the files
+//!   the last append left; `appends_beside_compaction` counts the appends during which one
+//!   committed, `appends_at_p99_beside_compaction` those at or above p99).
 //!   Once the table is quiet, the latest version and the version committed by the TRAVEL-th
 //!   append are opened from a fresh catalog and read whole to Arrow (`open_latest_read_s`,
 //!   `travel_read_s`); then `Table::compact()` (`compact_s`), and the same two reads again
@@ -197,6 +199,8 @@ async fn appends_and_reads(
         }
     }
     let travel_version = travel_version.expect("TRAVEL must be between 1 and APPENDS");
+    // The handle is at the last append's version: its files are what the appends left.
+    out.insert("files_after_appends".into(), json!(table.file_count()));
     latencies.sort_by(f64::total_cmp);
     out.insert("append_p50_s".into(), json!(percentile(&latencies, 50.0)));
     out.insert("append_p95_s".into(), json!(percentile(&latencies, 95.0)));
@@ -215,14 +219,21 @@ async fn appends_and_reads(
     // Reads start once no background compaction is left running, so they measure reading
     // alone; the table is as the appends and their background compactions left it.
     settle(&table, catalog.options()).await;
-    let compactions = table
+    // Background compactions that landed while the appends ran, and after the last one.
+    let compactions: Vec<u64> = table
         .history()
         .await
         .unwrap()
         .iter()
         .filter(|h| h.operation.name() == "compact")
-        .count();
-    out.insert("background_compactions".into(), json!(compactions));
+        .map(|h| h.version)
+        .collect();
+    let during = compactions.iter().filter(|v| **v < previous).count();
+    out.insert("background_compactions".into(), json!(during));
+    out.insert(
+        "background_compactions_after".into(),
+        json!(compactions.len() - during),
+    );
     out.insert("travel_version".into(), json!(travel_version));
     out.insert("files_before_compact".into(), json!(table.file_count()));
     reads(&mut out, "", &dir, travel_version).await;

@@ -211,6 +211,8 @@ fn append_notes(out: &mut String, samples: &Samples) -> Result<()> {
     let ratios: Vec<f64> = p50.iter().zip(p99).map(|(a, b)| b / a).collect();
     let ratio = stats(&ratios).context("no append rounds")?;
     let compactions = stat(samples, "tableshare", "background_compactions")?;
+    let after = stat(samples, "tableshare", "background_compactions_after")?;
+    let files = stat(samples, "tableshare", "files_after_appends")?;
     let beside = stat(samples, "tableshare", "appends_beside_compaction")?;
     let slow_beside = stat(samples, "tableshare", "appends_at_p99_beside_compaction")?;
     let verdict = if ratio.median <= P99_OVER_P50_GOAL {
@@ -221,15 +223,23 @@ fn append_notes(out: &mut String, samples: &Samples) -> Result<()> {
     writeln!(
         out,
         "tableshare's p99 / p50, per round: median {:.2} (range {:.2} – {:.2}); goal at most \
-         {P99_OVER_P50_GOAL:.0}: {verdict}. Background compactions committed while the appends \
-         ran: {} per round (range {} – {}); appends during which one committed: {} per round \
-         (range {} – {}), of which at or above that round's p99: {} (range {} – {}).\n",
+         {P99_OVER_P50_GOAL:.0}: {verdict}. Background compactions that committed while the \
+         appends ran: {} per round (range {} – {}), and after the last append: {} (range {} – \
+         {}); data files the last append left: {} (range {} – {}); appends during which a \
+         compaction committed: {} per round (range {} – {}), of which at or above that round's \
+         p99: {} (range {} – {}).\n",
         ratio.median,
         ratio.min,
         ratio.max,
         count(compactions.median),
         count(compactions.min),
         count(compactions.max),
+        count(after.median),
+        count(after.min),
+        count(after.max),
+        count(files.median),
+        count(files.min),
+        count(files.max),
         count(beside.median),
         count(beside.min),
         count(beside.max),
