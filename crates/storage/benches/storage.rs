@@ -20,7 +20,8 @@
 //!   Once the table is quiet, the latest version and the version committed by the TRAVEL-th
 //!   append are opened from a fresh catalog and read whole to Arrow (`open_latest_read_s`,
 //!   `travel_read_s`); then `Table::compact()` (`compact_s`), and the same two reads again
-//!   (`*_compacted`).
+//!   (`*_compacted`). Last, the control: the same appends into another table with background
+//!   compaction off (`control_append_p50_s`, `control_append_p95_s`, `control_append_p99_s`).
 //! - `versions WORKDIR MANY ROUNDS`: tableshare only, ROUNDS rounds inside the program. Opening
 //!   the latest version of a table with 10 versions and with MANY versions from a fresh catalog
 //!   over a counting store (`open_requests_*`, `open_s_*`, alternating few and many), to show
@@ -244,6 +245,25 @@ async fn appends_and_reads(
     out.insert("compact_s".into(), json!(started.elapsed().as_secs_f64()));
     out.insert("files_after_compact".into(), json!(table.file_count()));
     reads(&mut out, "_compacted", &dir, travel_version).await;
+
+    // The control: the same appends with background compaction off, so that the append
+    // percentiles can be told apart from what a running compaction costs them.
+    let control_dir = work.join("control");
+    let options = CatalogOptions::default().with_background_compaction(false);
+    let catalog = Catalog::open_with_options(local_store(&control_dir), "", options);
+    let table = catalog.create_table("t", &table_schema()).await.unwrap();
+    let mut latencies = Vec::new();
+    for i in 0..appends {
+        let chunk = make_batch((i * append_rows) as i64, append_rows as i64);
+        let started = Instant::now();
+        table.insert(&chunk).await.unwrap();
+        latencies.push(started.elapsed().as_secs_f64());
+    }
+    latencies.sort_by(f64::total_cmp);
+    for (key, p) in [("p50", 50.0), ("p95", 95.0), ("p99", 99.0)] {
+        let value = percentile(&latencies, p);
+        out.insert(format!("control_append_{key}_s"), json!(value));
+    }
     out
 }
 

@@ -247,6 +247,22 @@ fn append_notes(out: &mut String, samples: &Samples) -> Result<()> {
         count(slow_beside.min),
         count(slow_beside.max),
     )?;
+    // The control run, to tell a running compaction's cost from the disk's own spread.
+    let control: Vec<Stats> = ["p50", "p95", "p99"]
+        .iter()
+        .map(|p| stat(samples, "tableshare", &format!("control_append_{p}_s")))
+        .collect::<Result<_>>()?;
+    writeln!(
+        out,
+        "Control, tableshare with background compaction off (the same appends into a second \
+         table after the reads, every round): p50 {}, p95 {}, p99 {} (medians over the rounds; \
+         p99 ranges {} – {}).\n",
+        ms(control[0].median),
+        ms(control[1].median),
+        ms(control[2].median),
+        ms(control[2].min),
+        ms(control[2].max),
+    )?;
     Ok(())
 }
 
