@@ -1,15 +1,33 @@
-"""Peer side of `cargo xtask bench`: the same storage workloads as tableshare's benchmark program,
-run with pyarrow (one Parquet file), deltalake and pylance on the same disk, so the two sides can
-be compared as ratios in one run.
+"""Peer side of `cargo xtask bench`: the storage workloads of tableshare's benchmark program, run
+with one peer (pyarrow writing Parquet files, deltalake, or pylance) on the same disk and the
+same data, so that the two sides can be compared as ratios in one run.
 
-Usage: peers.py write|rest WORKDIR ROWS APPENDS APPEND_ROWS TRAVEL_VERSIONS
-Prints one JSON object on stdout: {peer: {metric: value}} with times in seconds. `write` runs only
-the big write (xtask alternates it with tableshare's several times and takes medians, because
-the disk is noisy); `rest` runs the other workloads.
+Usage:
+    peers.py write   ENGINE WORKDIR ROWS
+    peers.py appends ENGINE WORKDIR APPENDS APPEND_ROWS TRAVEL
 
-The data is generated exactly as the Rust side generates it (id = i, name = "user_" + (i % 100000),
-value = i * 0.5) and generation is not timed. Every write is made durable where the library allows
-it: pyarrow's file is fsynced, deltalake and lance are used as their users use them.
+ENGINE is pyarrow, deltalake or lance. One call is one round of one workload for one peer: xtask
+runs tableshare and each peer in turn, round after round (the disk's speed drifts over minutes,
+and alternating spreads the drift over every side). Prints one JSON object on stdout:
+{metric: value}, times in seconds.
+
+- `write`: one table of ROWS rows (`write_big_s`).
+- `appends`: an empty table is created (not timed), then APPENDS appends of APPEND_ROWS rows
+  each, timed one by one through an open handle, as the library's users append:
+  deltalake `write_deltalake(table, data, mode="append")` on a `DeltaTable` kept open; lance
+  `LanceDataset.insert(data)` on a dataset kept open (its own append API, which calls
+  `write_dataset(data, dataset, mode="append")`); pyarrow one new Parquet file per append,
+  fsynced. Then, for deltalake and lance, reads from a fresh handle: the latest version and the
+  version that holds TRAVEL appends, each read whole to Arrow; the peer's own compaction
+  (`DeltaTable.optimize.compact()`, `LanceDataset.optimize.compact_files()`) on the open handle;
+  and the same two reads again. No vacuum or cleanup runs: they only delete files that the latest
+  version no longer references (so they cannot speed up reading it) and would remove the files
+  the time-travel read needs.
+
+The data is generated exactly as the Rust side generates it (id = i, name = "user_" +
+(i % 100000), value = i * 0.5), and generation is never timed. Durability: pyarrow's files are
+fsynced here; deltalake and lance are called as their users call them, with no fsync added (see
+docs/performance.md for what each one syncs).
 """
 
 import json
@@ -23,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+ENGINES = ("pyarrow", "deltalake", "lance")
 
 _NAMES = None
 
@@ -43,140 +62,156 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def fsync_tree(path):
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            fd = os.open(os.path.join(root, f), os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-
-
 def percentile(xs, p):
+    """Nearest rank on the sorted sample, as the Rust side computes it."""
     xs = sorted(xs)
     k = max(0, min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1)))))
     return xs[k]
 
 
-def one_write(work, name, write):
-    """One timed write into a fresh folder, removed afterwards. Dirty pages left by the previous
-    write are flushed first, so no writer pays for another's IO."""
-    path = os.path.join(work, f"{name}_big")
-    os.sync()
-    t, _ = timed(lambda: write(path))
-    shutil.rmtree(path, ignore_errors=True)
-    return t
-
-
-def write_pyarrow(folder, table):
-    os.makedirs(folder)
-    f = os.path.join(folder, "big.parquet")
-    pq.write_table(table, f, compression="snappy")
-    fd = os.open(f, os.O_RDONLY)
+def write_parquet_fsynced(path, table):
+    pq.write_table(table, path, compression="snappy")
+    fd = os.open(path, os.O_RDONLY)
     os.fsync(fd)
     os.close(fd)
 
 
-def bench_writes(work, table):
-    from deltalake import write_deltalake
-    import lance
+# --- the big write ---------------------------------------------------------------------------
 
+
+def big_write(engine, path, table):
+    if engine == "pyarrow":
+        os.makedirs(path)
+        write_parquet_fsynced(os.path.join(path, "big.parquet"), table)
+    elif engine == "deltalake":
+        from deltalake import write_deltalake
+
+        write_deltalake(path, table)
+    else:
+        import lance
+
+        lance.write_dataset(table, path)
+
+
+def bench_write(engine, work, rows):
+    table = make_table(0, rows)
+    path = os.path.join(work, "big")
+    # Dirty pages left by the data generation or an earlier writer are flushed first, so this
+    # write pays for its own IO only.
+    os.sync()
+    t, _ = timed(lambda: big_write(engine, path, table))
+    return {"write_big_s": t}
+
+
+# --- appends, then reads before and after the peer's own compaction ----------------------------
+
+
+def append_metrics(latencies):
     return {
-        "pyarrow": {"write_big_s": one_write(work, "pyarrow", lambda p: write_pyarrow(p, table))},
-        "deltalake": {"write_big_s": one_write(work, "delta", lambda p: write_deltalake(p, table))},
-        "lance": {"write_big_s": one_write(work, "lance", lambda p: lance.write_dataset(table, p))},
+        "append_p50_s": statistics.median(latencies),
+        "append_p95_s": percentile(latencies, 95),
+        "append_p99_s": percentile(latencies, 99),
     }
 
 
-def bench_pyarrow(work, appends, append_rows):
-    out = {}
-    path = os.path.join(work, "pyarrow")
-    os.makedirs(path, exist_ok=True)
-    # Appends: one new fsynced file per append (pyarrow has no table format of its own).
-    lat = []
-    adir = os.path.join(path, "appends")
-    os.makedirs(adir)
+def appends_pyarrow(work, appends, append_rows):
+    # pyarrow has no table format: one new fsynced Parquet file per append.
+    folder = os.path.join(work, "pyarrow")
+    os.makedirs(folder)
+    latencies = []
     for i in range(appends):
         chunk = make_table(i * append_rows, append_rows)
-
-        def one():
-            f = os.path.join(adir, f"part-{i:05}.parquet")
-            pq.write_table(chunk, f, compression="snappy")
-            fd = os.open(f, os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-
-        t, _ = timed(one)
-        lat.append(t)
-    out["append_median_s"] = statistics.median(lat)
-    out["append_p95_s"] = percentile(lat, 95)
-    out["append_p99_s"] = percentile(lat, 99)
-    return out
+        f = os.path.join(folder, f"part-{i:05}.parquet")
+        t, _ = timed(lambda: write_parquet_fsynced(f, chunk))
+        latencies.append(t)
+    return append_metrics(latencies)
 
 
-def bench_delta(work, appends, append_rows, travel_versions):
+def reads(out, suffix, read_latest, read_version, travel_version):
+    """Times opening the latest version and `travel_version` from fresh handles, read to Arrow.
+    Dirty pages are flushed before each (as the Rust side does), so no read pays for writeback
+    of the appends."""
+    os.sync()
+    out[f"open_latest_read{suffix}_s"], t = timed(read_latest)
+    out[f"open_latest{suffix}_rows"] = t.num_rows
+    os.sync()
+    out[f"travel_read{suffix}_s"], t = timed(lambda: read_version(travel_version))
+    out[f"travel{suffix}_rows"] = t.num_rows
+
+
+def appends_delta(work, appends, append_rows, travel):
     from deltalake import DeltaTable, write_deltalake
 
-    out = {}
-    apath = os.path.join(work, "delta_appends")
-    write_deltalake(apath, make_table(0, append_rows))
-    lat = []
-    for i in range(1, appends):
+    path = os.path.join(work, "delta")
+    table = DeltaTable.create(path, schema=make_table(0, 0).schema)
+    latencies = []
+    travel_version = None
+    for i in range(appends):
         chunk = make_table(i * append_rows, append_rows)
-        t, _ = timed(lambda: write_deltalake(apath, chunk, mode="append"))
-        lat.append(t)
-    out["append_median_s"] = statistics.median(lat)
-    out["append_p95_s"] = percentile(lat, 95)
-    out["append_p99_s"] = percentile(lat, 99)
-    # Delta's version k holds k+1 appends; travel to the version holding `travel_versions`
-    # appends, as tableshare's version `travel_versions` does (its version 0 is the empty table).
-    out["open_latest_read_s"], t = timed(lambda: DeltaTable(apath).to_pyarrow_table())
-    out["open_latest_rows"] = t.num_rows
-    out["travel_read_s"], t = timed(
-        lambda: DeltaTable(apath, version=travel_versions - 1).to_pyarrow_table()
-    )
-    out["travel_rows"] = t.num_rows
+        t, _ = timed(lambda: write_deltalake(table, chunk, mode="append"))
+        latencies.append(t)
+        if i + 1 == travel:
+            travel_version = table.version()
+    out = append_metrics(latencies)
+    out["travel_version"] = travel_version
+    latest = lambda: DeltaTable(path).to_pyarrow_table()  # noqa: E731
+    version = lambda v: DeltaTable(path, version=v).to_pyarrow_table()  # noqa: E731
+    reads(out, "", latest, version, travel_version)
+    os.sync()
+    out["compact_s"], _ = timed(lambda: table.optimize.compact())
+    reads(out, "_compacted", latest, version, travel_version)
     return out
 
 
-def bench_lance(work, appends, append_rows, travel_versions):
+def appends_lance(work, appends, append_rows, travel):
     import lance
 
-    out = {}
-    apath = os.path.join(work, "lance_appends")
-    lance.write_dataset(make_table(0, append_rows), apath)
-    lat = []
-    for i in range(1, appends):
+    path = os.path.join(work, "lance")
+    dataset = lance.write_dataset(make_table(0, 0), path)
+    latencies = []
+    travel_version = None
+    for i in range(appends):
         chunk = make_table(i * append_rows, append_rows)
-        t, _ = timed(lambda: lance.write_dataset(chunk, apath, mode="append"))
-        lat.append(t)
-    out["append_median_s"] = statistics.median(lat)
-    out["append_p95_s"] = percentile(lat, 95)
-    out["append_p99_s"] = percentile(lat, 99)
-    # Lance's version k holds k appends, as tableshare's version k does.
-    out["open_latest_read_s"], t = timed(lambda: lance.dataset(apath).to_table())
-    out["open_latest_rows"] = t.num_rows
-    out["travel_read_s"], t = timed(
-        lambda: lance.dataset(apath, version=travel_versions).to_table()
-    )
-    out["travel_rows"] = t.num_rows
+        t, _ = timed(lambda: dataset.insert(chunk))
+        latencies.append(t)
+        if i + 1 == travel:
+            travel_version = dataset.version
+    out = append_metrics(latencies)
+    out["travel_version"] = travel_version
+    latest = lambda: lance.dataset(path).to_table()  # noqa: E731
+    version = lambda v: lance.dataset(path, version=v).to_table()  # noqa: E731
+    reads(out, "", latest, version, travel_version)
+    os.sync()
+    out["compact_s"], _ = timed(lambda: dataset.optimize.compact_files())
+    reads(out, "_compacted", latest, version, travel_version)
     return out
+
+
+def bench_appends(engine, work, appends, append_rows, travel):
+    if engine == "pyarrow":
+        return appends_pyarrow(work, appends, append_rows)
+    if engine == "deltalake":
+        return appends_delta(work, appends, append_rows, travel)
+    return appends_lance(work, appends, append_rows, travel)
 
 
 def main():
-    mode, work, rows, appends, append_rows, travel = sys.argv[1:7]
-    rows, appends, append_rows, travel = int(rows), int(appends), int(append_rows), int(travel)
+    usage = (
+        "usage: peers.py write ENGINE WORKDIR ROWS\n"
+        "       peers.py appends ENGINE WORKDIR APPENDS APPEND_ROWS TRAVEL"
+    )
+    args = sys.argv[1:]
+    if len(args) < 3 or args[1] not in ENGINES:
+        sys.exit(usage)
+    mode, engine, work, numbers = args[0], args[1], args[2], [int(a) for a in args[3:]]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    if mode == "write":
-        results = bench_writes(work, make_table(0, rows))
-    elif mode == "rest":
-        results = {
-            "pyarrow": bench_pyarrow(work, appends, append_rows),
-            "deltalake": bench_delta(work, appends, append_rows, travel),
-            "lance": bench_lance(work, appends, append_rows, travel),
-        }
+    if mode == "write" and len(numbers) == 1:
+        results = bench_write(engine, work, *numbers)
+    elif mode == "appends" and len(numbers) == 3:
+        results = bench_appends(engine, work, *numbers)
     else:
-        sys.exit(f"mode must be write or rest, not {mode}")
+        sys.exit(usage)
     shutil.rmtree(work, ignore_errors=True)
     json.dump(results, sys.stdout)
     print()

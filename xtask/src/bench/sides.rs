@@ -1,0 +1,180 @@
+//! Running the sides of `cargo xtask bench`: the Python environment of the peers, tableshare's
+//! benchmark program (built once, then run directly so that cargo's own work never lands in a
+//! round), and one call per round, workload and engine, each printing a JSON object.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use super::Sizes;
+
+/// What one call of a side measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// One round of the big write.
+    Write,
+    /// One round of the appends, then the reads before and after the side's own compaction.
+    Appends,
+    /// tableshare only, every round in one call: opening as history grows, garbage collection.
+    Versions,
+}
+
+/// The programs to run and where they work.
+pub(crate) struct Sides {
+    /// tableshare's benchmark program.
+    ours: PathBuf,
+    /// The virtual environment's python.
+    python: PathBuf,
+    /// The peers' script.
+    peers: PathBuf,
+    /// Scratch folder on the disk under test (`.bench/work`).
+    work: PathBuf,
+}
+
+impl Sides {
+    /// Installs the peers (once per pin set) and builds tableshare's program.
+    pub(crate) fn prepare(root: &Path) -> Result<Self> {
+        let bench_dir = root.join(".bench");
+        let python = ensure_venv(root, &bench_dir)?;
+        let ours = build_ours(root)?;
+        Ok(Self {
+            ours,
+            python,
+            peers: root.join("xtask/bench/peers.py"),
+            work: bench_dir.join("work"),
+        })
+    }
+
+    /// Runs one call of `engine` on `workload`, after flushing dirty pages (a journaling file
+    /// system may make one writer's fsync wait for another's unflushed data).
+    pub(crate) fn run(&self, engine: &str, workload: Workload, sizes: &Sizes) -> Result<Value> {
+        flush_page_cache()?;
+        let numbers: Vec<u64> = match workload {
+            Workload::Write => vec![sizes.rows],
+            Workload::Appends => vec![sizes.appends, sizes.append_rows, sizes.travel],
+            Workload::Versions => vec![sizes.many, sizes.rounds],
+        };
+        let mode = match workload {
+            Workload::Write => "write",
+            Workload::Appends => "appends",
+            Workload::Versions => "versions",
+        };
+        let mut command = if engine == "tableshare" {
+            let mut c = Command::new(&self.ours);
+            c.arg(mode).arg(self.work.join("tableshare"));
+            c
+        } else {
+            if workload == Workload::Versions {
+                bail!("{engine} has no `{mode}` workload");
+            }
+            let mut c = Command::new(&self.python);
+            c.arg(&self.peers)
+                .arg(mode)
+                .arg(engine)
+                .arg(self.work.join(engine));
+            c
+        };
+        command.args(numbers.iter().map(u64::to_string));
+        json_output(&mut command).with_context(|| format!("{engine}, {mode}"))
+    }
+}
+
+/// Builds the benchmark program with the bench profile and returns its path.
+fn build_ours(root: &Path) -> Result<PathBuf> {
+    println!("==> building tableshare's benchmark program");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "bench",
+            "--locked",
+            "-p",
+            "tableshare-storage",
+            "--bench",
+            "storage",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("could not start cargo")?;
+    if !output.status.success() {
+        bail!("building the benchmark program failed ({})", output.status);
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    for line in stdout.lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let is_ours = message["reason"] == "compiler-artifact"
+            && message["target"]["name"] == "storage"
+            && message["target"]["kind"][0] == "bench";
+        if let (true, Some(path)) = (is_ours, message["executable"].as_str()) {
+            return Ok(PathBuf::from(path));
+        }
+    }
+    bail!("cargo built no `storage` benchmark executable")
+}
+
+/// Creates `.bench/venv` with the pinned peers unless it already has them; returns its python.
+fn ensure_venv(root: &Path, bench_dir: &Path) -> Result<PathBuf> {
+    let venv = bench_dir.join("venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("xtask/bench/requirements.txt");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    println!("==> installing the benchmark peers into {}", venv.display());
+    std::fs::create_dir_all(bench_dir)?;
+    check_status(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    )?;
+    check_status(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements),
+        "pip install -r xtask/bench/requirements.txt",
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+/// Writes every dirty page to disk (`sync`), so the next measurement pays for its own IO only.
+fn flush_page_cache() -> Result<()> {
+    check_status(&mut Command::new("sync"), "sync")
+}
+
+fn check_status(command: &mut Command, what: &str) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a command whose last JSON line on stdout is the result; stderr passes through as
+/// progress.
+fn json_output(command: &mut Command) -> Result<Value> {
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .context("could not start a benchmark program")?;
+    if !output.status.success() {
+        bail!("benchmark program failed ({})", output.status);
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("benchmark program printed no JSON")?;
+    Ok(serde_json::from_str(line)?)
+}
