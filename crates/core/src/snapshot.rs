@@ -124,6 +124,45 @@ impl Snapshot {
         Ok(Self::from_chunks(schema, step, bounds, chunks))
     }
 
+    /// The table whose rows arrive as parts of (strictly ascending keys, their rows), in key
+    /// order across parts too, at `step`: the way a reader streaming a stored table builds it.
+    /// Each part becomes one or more chunks of the default [`ChunkBounds`] without copying
+    /// values (parts of at most `max_rows` rows are one chunk each; a part is never joined with
+    /// another, small chunks merge as later steps touch them).
+    ///
+    /// # Errors
+    ///
+    /// As [`Snapshot::new`] for each part, and [`CoreError::KeysNotAscending`] if a part does
+    /// not start after the previous one ends.
+    pub fn from_batches(
+        schema: TableSchema,
+        step: Step,
+        parts: impl IntoIterator<Item = (Vec<RowKey>, RecordBatch)>,
+    ) -> Result<Self> {
+        let bounds = ChunkBounds::default();
+        let mut chunks = Vec::new();
+        let mut last: Option<RowKey> = None;
+        for (keys, batch) in parts {
+            if keys.is_empty() && batch.num_rows() == 0 {
+                continue;
+            }
+            check_ascending(&keys)?;
+            if keys.len() != batch.num_rows() {
+                return Err(CoreError::RowCountMismatch {
+                    keys: keys.len(),
+                    rows: batch.num_rows(),
+                });
+            }
+            if let (Some(prev), Some(first)) = (last, keys.first()) {
+                check_ascending(&[prev, *first])?;
+            }
+            last = keys.last().copied();
+            let batch = conform_batch(schema.arrow(), &batch)?;
+            chunks.extend(cut(keys, batch, bounds));
+        }
+        Ok(Self::from_chunks(schema, step, bounds, chunks))
+    }
+
     /// Assembles a snapshot from chunks that are already in key order and fit `bounds`.
     pub(crate) fn from_chunks(
         schema: TableSchema,

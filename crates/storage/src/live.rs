@@ -461,15 +461,27 @@ fn renames_between(
 }
 
 /// A version's rows as a core snapshot at step `version`.
+///
+/// The rows are streamed (verified ranged reads, in key order; see `crate::scan`), one batch
+/// per chunk: the whole table is never concatenated into one batch.
 pub(crate) async fn snapshot_of(store: &TableDir, loaded: &Loaded) -> Result<Snapshot> {
-    let rows = store.scan(loaded).await?;
+    use futures::TryStreamExt;
     let schema = table_schema(store, loaded)?;
-    let batch = crate::read::relabel(rows.batch, public_schema(&loaded.manifest.schema))?;
-    Snapshot::new(schema, loaded.version(), rows.keys, batch).map_err(|source| StorageError::Core {
+    let options = crate::scan::ScanOptions::default().batch_size(SNAPSHOT_BATCH_ROWS);
+    let parts: Vec<(Vec<u64>, arrow_array::RecordBatch)> =
+        crate::scan::scan_stream(store, loaded, options)?
+            .map_ok(|b| (b.keys, b.batch))
+            .try_collect()
+            .await?;
+    Snapshot::from_batches(schema, loaded.version(), parts).map_err(|source| StorageError::Core {
         context: format!("snapshot of {}", store.name),
         source,
     })
 }
+
+/// Rows per streamed batch when a live table is built (one chunk each: core's default chunk
+/// size, and the row-group size of data files).
+const SNAPSHOT_BATCH_ROWS: usize = 65_536;
 
 fn table_schema(store: &TableDir, loaded: &Loaded) -> Result<tableshare_core::TableSchema> {
     tableshare_core::TableSchema::new(

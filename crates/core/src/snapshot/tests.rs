@@ -297,3 +297,32 @@ fn snapshot_round_trips_through_an_update_and_projects() {
         (3, 3, 0)
     );
 }
+
+// Guards `from_batches`, how a streamed table becomes a snapshot: parts in key order give the
+// same table as one batch would (one chunk per part); parts out of order across their borders
+// and parts whose keys and rows disagree are refused.
+#[test]
+fn from_batches_builds_the_table_part_by_part() {
+    let rows: Vec<Row> = (0..10u64)
+        .map(|k| (k * 2, k as i64, Some("x"), Some(k as f64)))
+        .collect();
+    let whole = snapshot(3, &rows);
+    let parts = |cuts: &[usize]| {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for end in cuts.iter().copied().chain([rows.len()]) {
+            out.push((keys(&rows[start..end]), batch(&rows[start..end])));
+            start = end;
+        }
+        out
+    };
+    let built = Snapshot::from_batches(schema(), 3, parts(&[3, 4, 9])).unwrap();
+    assert_eq!(built, whole);
+    assert_eq!(built.num_chunks(), 4);
+    let mut swapped = parts(&[5]);
+    swapped.swap(0, 1);
+    assert!(Snapshot::from_batches(schema(), 3, swapped).is_err());
+    let mut short = parts(&[5]);
+    short[0].0.pop();
+    assert!(Snapshot::from_batches(schema(), 3, short).is_err());
+}
