@@ -50,7 +50,7 @@ mod catalog;
 mod commit;
 mod diff;
 mod error;
-mod format;
+pub mod format;
 mod import;
 mod live;
 mod operations;

@@ -123,6 +123,11 @@ impl Table {
         &self.store.name
     }
 
+    /// The table's directory on its store, through the public format tier.
+    pub fn dir(&self) -> &TableDir {
+        &self.store
+    }
+
     /// The table's storage id (its directory `tables/<id>`).
     pub fn id(&self) -> Uuid {
         self.id

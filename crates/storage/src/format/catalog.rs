@@ -72,24 +72,39 @@ impl ViewDefinition {
     }
 }
 
+/// What a catalog path names, as stored in a catalog manifest (`{"kind": …, …}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum EntryRecord {
+#[non_exhaustive]
+pub enum EntryRecord {
+    /// A directory.
     Directory,
+    /// A table stored under `tables/<table_id>`.
     Table {
+        /// The table's storage id.
         table_id: Uuid,
     },
+    /// A view: its definition only.
     View {
+        /// What the query layer evaluates.
         definition: ViewDefinition,
     },
+    /// A named, pinned version of a table.
     Snapshot {
+        /// The storage id of the table it pins.
         table_id: Uuid,
+        /// The table's path when the snapshot was made.
         source: String,
+        /// The pinned version.
         version: u64,
     },
+    /// A read-only replica of a table published elsewhere.
     Replica {
+        /// The replica's storage id.
         table_id: Uuid,
+        /// The upstream address (`pxt://…`).
         upstream: String,
+        /// The upstream version the replica holds, if any yet.
         upstream_version: Option<u64>,
     },
 }
@@ -117,14 +132,22 @@ impl EntryRecord {
 
 /// One catalog version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct CatalogManifest {
-    pub(crate) format_version: u32,
-    pub(crate) version: u64,
-    pub(crate) parent_version: Option<u64>,
-    pub(crate) parent_hash: Option<String>,
-    pub(crate) txn_id: String,
-    pub(crate) timestamp_ms: u64,
+#[non_exhaustive]
+pub struct CatalogManifest {
+    /// The format version that wrote it.
+    pub format_version: u32,
+    /// This catalog version; must match the file name.
+    pub version: u64,
+    /// `version - 1` (`None` for version 0).
+    pub parent_version: Option<u64>,
+    /// BLAKE3 of the parent manifest's body.
+    pub parent_hash: Option<String>,
+    /// The writing transaction's id (decides ambiguous commits).
+    pub txn_id: String,
+    /// Commit time, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
     /// A short description of the change (`create_table a.b`).
-    pub(crate) operation: String,
-    pub(crate) entries: BTreeMap<String, EntryRecord>,
+    pub operation: String,
+    /// Every catalog path and what it names.
+    pub entries: BTreeMap<String, EntryRecord>,
 }

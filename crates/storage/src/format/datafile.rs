@@ -294,7 +294,7 @@ pub(crate) fn object_name(dir: &str, hash: &str, ext: &str) -> String {
 /// The content hash an object name (`data/…` or `dv/…`, relative to the table directory)
 /// claims, for both name forms: `<hash>.EXT` (written before unique names) and
 /// `<hash>-<nonce>.EXT`. `None` for any other name.
-pub(crate) fn hash_of_name(rel: &str) -> Option<&str> {
+pub fn hash_of_name(rel: &str) -> Option<&str> {
     let stem = rel
         .strip_prefix("data/")
         .and_then(|r| r.strip_suffix(".parquet"))

@@ -53,7 +53,7 @@ const ENVELOPE_MID: &[u8] = b"\",\"manifest\":";
 const HASH_LEN: usize = 64;
 
 /// Wraps a manifest body in the self-verifying envelope.
-pub(crate) fn seal(body: &[u8]) -> Bytes {
+pub fn seal(body: &[u8]) -> Bytes {
     let hash = blake3_hex(body);
     let mut out = Vec::with_capacity(body.len() + 90);
     out.extend_from_slice(ENVELOPE_HEAD);
@@ -66,13 +66,15 @@ pub(crate) fn seal(body: &[u8]) -> Bytes {
 
 /// A verified manifest: its body bytes and the body's BLAKE3 (the manifest's identity).
 #[derive(Debug, Clone)]
-pub(crate) struct Sealed {
-    pub(crate) body: Bytes,
-    pub(crate) hash: String,
+pub struct Sealed {
+    /// The manifest body (JSON) as stored.
+    pub body: Bytes,
+    /// The BLAKE3 of `body`, as lowercase hex.
+    pub hash: String,
 }
 
 /// Checks the envelope and hash of a manifest file and returns the body.
-pub(crate) fn unseal(rel: &str, bytes: &Bytes) -> Result<Sealed> {
+pub fn unseal(rel: &str, bytes: &Bytes) -> Result<Sealed> {
     let head = ENVELOPE_HEAD.len();
     let body_start = head + HASH_LEN + ENVELOPE_MID.len();
     let bad = |what| StorageError::corrupt(rel, CorruptReason::Inconsistent(what));
@@ -107,7 +109,7 @@ struct TxnProbe {
 
 /// What a commit attempt ended as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CommitOutcome {
+pub enum CommitOutcome {
     /// Our manifest is version `v` (possibly through a retry whose first response was lost).
     Committed,
     /// A rival committed this version first.
@@ -116,13 +118,14 @@ pub(crate) enum CommitOutcome {
 
 /// A versioned log of manifests under one directory of a [`StoreRoot`].
 #[derive(Debug, Clone)]
-pub(crate) struct VersionLog {
+pub struct VersionLog {
     root: StoreRoot,
     dir: String,
 }
 
 impl VersionLog {
-    pub(crate) fn new(root: StoreRoot, dir: impl Into<String>) -> Self {
+    /// The log under `dir` (relative to `root`: `catalog` or `tables/<uuid>`).
+    pub fn new(root: StoreRoot, dir: impl Into<String>) -> Self {
         Self {
             root,
             dir: dir.into(),
@@ -130,7 +133,7 @@ impl VersionLog {
     }
 
     /// The manifest path of `version`, relative to the store root.
-    pub(crate) fn version_path(&self, version: u64) -> String {
+    pub fn version_path(&self, version: u64) -> String {
         format!("{}/_versions/{:020}.json", self.dir, u64::MAX - version)
     }
 
@@ -147,7 +150,7 @@ impl VersionLog {
     }
 
     /// Reads and verifies the manifest of `version`; `Ok(None)` if it does not exist.
-    pub(crate) async fn read(&self, version: u64) -> Result<Option<Sealed>> {
+    pub async fn read(&self, version: u64) -> Result<Option<Sealed>> {
         let rel = self.version_path(version);
         match self.root.get_opt(&rel).await? {
             None => Ok(None),
@@ -156,17 +159,12 @@ impl VersionLog {
     }
 
     /// Whether the manifest of `version` exists (one HEAD).
-    pub(crate) async fn exists(&self, version: u64) -> Result<bool> {
+    pub async fn exists(&self, version: u64) -> Result<bool> {
         self.root.exists(&self.version_path(version)).await
     }
 
     /// Commits `body` as `version` with one conditional create. See the module docs.
-    pub(crate) async fn commit(
-        &self,
-        version: u64,
-        body: &[u8],
-        txn_id: &str,
-    ) -> Result<CommitOutcome> {
+    pub async fn commit(&self, version: u64, body: &[u8], txn_id: &str) -> Result<CommitOutcome> {
         let rel = self.version_path(version);
         self.root.require_atomic_create().await?;
         let sealed = seal(body);
@@ -249,7 +247,7 @@ impl VersionLog {
     }
 
     /// The latest committed version, or `None` if the log is empty. See the module docs for cost.
-    pub(crate) async fn latest(&self) -> Result<Option<u64>> {
+    pub async fn latest(&self) -> Result<Option<u64>> {
         let hint = match self.root.get_opt(&self.hint_path()).await? {
             Some(b) => std::str::from_utf8(&b)
                 .ok()
@@ -272,7 +270,7 @@ impl VersionLog {
     }
 
     /// Every version whose manifest exists, ascending (one LIST).
-    pub(crate) async fn list_versions(&self) -> Result<Vec<u64>> {
+    pub async fn list_versions(&self) -> Result<Vec<u64>> {
         let listed = self.root.list(&format!("{}/_versions", self.dir)).await?;
         let mut versions: Vec<u64> = listed
             .iter()

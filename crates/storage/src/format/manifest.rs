@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{CorruptReason, Result, StorageError};
 
 /// The manifest format this build writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 1;
 
 /// Field metadata key holding a column's stable id.
 pub(crate) const COLUMN_ID_KEY: &str = "tableshare:column_id";
@@ -108,46 +108,59 @@ impl Operation {
 
 /// A deletion vector: the row keys of one data file that are deleted at this version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DeletionVectorEntry {
-    pub(crate) path: String,
-    pub(crate) size: u64,
-    pub(crate) blake3: String,
-    pub(crate) cardinality: u64,
+#[non_exhaustive]
+pub struct DeletionVectorEntry {
+    /// Relative to the table directory (`dv/<blake3>-<nonce>.roaring`).
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// BLAKE3 of the bytes, lowercase hex.
+    pub blake3: String,
+    /// How many keys it deletes.
+    pub cardinality: u64,
 }
 
 /// One data file of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DataFileEntry {
-    /// Relative to the table directory (`data/<blake3>.parquet`).
-    pub(crate) path: String,
-    pub(crate) size: u64,
-    pub(crate) rows: u64,
-    pub(crate) key_min: u64,
-    pub(crate) key_max: u64,
-    pub(crate) blake3: String,
+#[non_exhaustive]
+pub struct DataFileEntry {
+    /// Relative to the table directory (`data/<blake3>-<nonce>.parquet`).
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows stored (deleted ones included).
+    pub rows: u64,
+    /// The smallest row key stored.
+    pub key_min: u64,
+    /// The largest row key stored.
+    pub key_max: u64,
+    /// BLAKE3 of the whole file, lowercase hex.
+    pub blake3: String,
     /// Column ids of the file's data columns in file order (after `_row_key`).
-    pub(crate) columns: Vec<u32>,
-    pub(crate) deletion_vector: Option<DeletionVectorEntry>,
+    pub columns: Vec<u32>,
+    /// The file's deletion vector at this version, if any of its rows are deleted.
+    pub deletion_vector: Option<DeletionVectorEntry>,
     /// The file's verified tail (page indexes and footer), whose footer holds the BLAKE3 of
     /// every column chunk, so ranged reads are verified before decoding. `None` for files
     /// written before range hashes existed: those are read and verified whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) tail: Option<TailEntry>,
+    pub tail: Option<TailEntry>,
 }
 
 /// Where a data file's tail starts and its BLAKE3: the root of the file's range hashes
 /// (docs/format.md, "Range hashes").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TailEntry {
+#[non_exhaustive]
+pub struct TailEntry {
     /// Offset of the first byte after the last column chunk.
-    pub(crate) offset: u64,
+    pub offset: u64,
     /// BLAKE3 of the bytes from `offset` to the end of the file.
-    pub(crate) blake3: String,
+    pub blake3: String,
 }
 
 impl DataFileEntry {
     /// Rows of the file still live at this version.
-    pub(crate) fn live_rows(&self) -> u64 {
+    pub fn live_rows(&self) -> u64 {
         self.rows - self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality)
     }
 
@@ -163,40 +176,57 @@ impl DataFileEntry {
 
     /// Whether the file's keys are exactly `key_min..=key_max` (true for appended files), so its
     /// key set is known without reading it.
-    pub(crate) fn keys_are_dense(&self) -> bool {
+    pub fn keys_are_dense(&self) -> bool {
         self.rows > 0 && self.key_max - self.key_min + 1 == self.rows
     }
 }
 
 /// One table version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct TableManifest {
-    pub(crate) format_version: u32,
-    pub(crate) table_id: Uuid,
-    pub(crate) version: u64,
-    pub(crate) parent_version: Option<u64>,
+#[non_exhaustive]
+pub struct TableManifest {
+    /// The format version that wrote it (a reader refuses newer ones).
+    pub format_version: u32,
+    /// The id of the table that first wrote the chain (replicas keep the upstream id).
+    pub table_id: Uuid,
+    /// This version; must match the file name.
+    pub version: u64,
+    /// `version - 1` (`None` for version 0).
+    pub parent_version: Option<u64>,
     /// BLAKE3 of the parent manifest's body (see `log::seal`).
-    pub(crate) parent_hash: Option<String>,
-    pub(crate) txn_id: String,
+    pub parent_hash: Option<String>,
+    /// The writing transaction's id (decides ambiguous commits).
+    pub txn_id: String,
     /// The caller's transaction token of an idempotent insert (`TxnToken`), if it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) txn_token: Option<String>,
-    pub(crate) timestamp_ms: u64,
-    pub(crate) operation: Operation,
-    pub(crate) schema: Schema,
-    pub(crate) partition_columns: Vec<String>,
-    pub(crate) next_column_id: u32,
-    pub(crate) next_row_key: u64,
-    pub(crate) row_count: u64,
-    pub(crate) rows_added: u64,
-    pub(crate) rows_removed: u64,
-    pub(crate) rows_updated: u64,
-    pub(crate) files: Vec<DataFileEntry>,
+    pub txn_token: Option<String>,
+    /// Commit time, milliseconds since the Unix epoch (never less than the parent's).
+    pub timestamp_ms: u64,
+    /// What this version did.
+    pub operation: Operation,
+    /// The schema; every field carries its stable column id in metadata.
+    pub schema: Schema,
+    /// Partition column names.
+    pub partition_columns: Vec<String>,
+    /// The next unused column id.
+    pub next_column_id: u32,
+    /// The next unused row key.
+    pub next_row_key: u64,
+    /// Live rows at this version.
+    pub row_count: u64,
+    /// Rows this version added (for history).
+    pub rows_added: u64,
+    /// Rows this version removed.
+    pub rows_removed: u64,
+    /// Rows whose values this version changed.
+    pub rows_updated: u64,
+    /// The data files.
+    pub files: Vec<DataFileEntry>,
 }
 
 impl TableManifest {
     /// Decodes a verified manifest body and checks what can be checked on its own.
-    pub(crate) fn decode(rel: &str, body: &[u8], version: u64) -> Result<Self> {
+    pub fn decode(rel: &str, body: &[u8], version: u64) -> Result<Self> {
         #[derive(Deserialize)]
         struct Probe {
             format_version: u32,
@@ -246,14 +276,15 @@ impl TableManifest {
     }
 
     /// Encodes the body (the log seals it).
-    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+    pub fn encode(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(|source| StorageError::Serialize {
             what: "table manifest",
             source,
         })
     }
 
-    pub(crate) fn schema_ref(&self) -> SchemaRef {
+    /// The schema as a shared reference (with column ids).
+    pub fn schema_ref(&self) -> SchemaRef {
         Arc::new(self.schema.clone())
     }
 }

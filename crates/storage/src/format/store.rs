@@ -17,13 +17,13 @@ use crate::capability::Probe;
 use crate::error::{CorruptReason, Result, StorageError};
 
 /// The BLAKE3 hash of `bytes` as lowercase hex.
-pub(crate) fn blake3_hex(bytes: &[u8]) -> String {
+pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
 /// What a conditional create found.
 #[derive(Debug)]
-pub(crate) enum CreateOutcome {
+pub enum CreateOutcome {
     /// The object was created by this request.
     Created,
     /// An object already existed at the path.
@@ -34,7 +34,7 @@ pub(crate) enum CreateOutcome {
 
 /// An object store and the prefix under which one catalog lives.
 #[derive(Debug, Clone)]
-pub(crate) struct StoreRoot {
+pub struct StoreRoot {
     /// Visible to the format tier for ranged reads (`format::reader`).
     pub(super) store: Arc<dyn ObjectStore>,
     prefix: String,
@@ -43,7 +43,9 @@ pub(crate) struct StoreRoot {
 }
 
 impl StoreRoot {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+    /// The root `prefix` (leading and trailing `/` ignored; `""` for the store's root) of
+    /// `store`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
         let prefix = prefix.trim_matches('/').to_owned();
         let probe = Arc::default();
         Self {
@@ -59,13 +61,13 @@ impl StoreRoot {
     }
 
     /// Fails unless the store has atomic conditional create; asks it once per catalog handle
-    /// (see [`crate::capability`]). Every write path calls this before its first write.
-    pub(crate) async fn require_atomic_create(&self) -> Result<()> {
+    /// (see docs/format.md, "Stores"). Every write path calls this before its first write.
+    pub async fn require_atomic_create(&self) -> Result<()> {
         self.probe.require(self).await
     }
 
     /// The full store path of an object named relative to the root.
-    pub(crate) fn path(&self, rel: &str) -> Path {
+    pub fn path(&self, rel: &str) -> Path {
         if self.prefix.is_empty() {
             Path::from(rel)
         } else {
@@ -86,7 +88,7 @@ impl StoreRoot {
     }
 
     /// Reads an object; `Ok(None)` when it does not exist.
-    pub(crate) async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
+    pub async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
         let path = self.path(rel);
         match self.store.get(&path).await {
             Ok(r) => match r.bytes().await {
@@ -100,7 +102,7 @@ impl StoreRoot {
     }
 
     /// Whether an object exists (one HEAD request).
-    pub(crate) async fn exists(&self, rel: &str) -> Result<bool> {
+    pub async fn exists(&self, rel: &str) -> Result<bool> {
         match self.store.head(&self.path(rel)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -109,7 +111,7 @@ impl StoreRoot {
     }
 
     /// Creates an object only if nothing exists at the path (`PutMode::Create`).
-    pub(crate) async fn put_create(&self, rel: &str, bytes: Bytes) -> CreateOutcome {
+    pub async fn put_create(&self, rel: &str, bytes: Bytes) -> CreateOutcome {
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -135,7 +137,7 @@ impl StoreRoot {
     }
 
     /// Lists every object under a relative prefix; names come back relative to the root.
-    pub(crate) async fn list(&self, rel_prefix: &str) -> Result<Vec<(String, ObjectMeta)>> {
+    pub async fn list(&self, rel_prefix: &str) -> Result<Vec<(String, ObjectMeta)>> {
         let prefix = self.path(rel_prefix);
         let metas: Vec<ObjectMeta> = self
             .store
@@ -150,7 +152,7 @@ impl StoreRoot {
     }
 
     /// Deletes an object; a missing object is not an error.
-    pub(crate) async fn delete(&self, rel: &str) -> Result<()> {
+    pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.path(rel)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::store("delete", &rel)(e)),
@@ -161,7 +163,7 @@ impl StoreRoot {
     ///
     /// An object already at the path is checked rather than rewritten: if it holds the same
     /// bytes (same size and hash) the put is a no-op, otherwise the existing object is corrupt.
-    pub(crate) async fn put_content(&self, rel: &str, bytes: Bytes, hash: &str) -> Result<()> {
+    pub async fn put_content(&self, rel: &str, bytes: Bytes, hash: &str) -> Result<()> {
         let size = bytes.len() as u64;
         self.require_atomic_create().await?;
         match self.put_create(rel, bytes).await {
@@ -178,7 +180,7 @@ impl StoreRoot {
     }
 
     /// Reads an object and checks it against the size and BLAKE3 hash a manifest recorded.
-    pub(crate) async fn get_verified(&self, rel: &str, size: u64, hash: &str) -> Result<Bytes> {
+    pub async fn get_verified(&self, rel: &str, size: u64, hash: &str) -> Result<Bytes> {
         let bytes = self
             .get_opt(rel)
             .await?
@@ -189,7 +191,7 @@ impl StoreRoot {
 }
 
 /// Checks bytes against a recorded size and BLAKE3 hash.
-pub(crate) fn verify(rel: &str, bytes: &[u8], size: u64, hash: &str) -> Result<()> {
+pub fn verify(rel: &str, bytes: &[u8], size: u64, hash: &str) -> Result<()> {
     let actual_size = bytes.len() as u64;
     if actual_size != size {
         return Err(StorageError::corrupt(

@@ -17,16 +17,19 @@ use arrow_schema::SchemaRef;
 
 /// A verified manifest, the BLAKE3 of its body, and when it was read.
 #[derive(Debug, Clone)]
-pub(crate) struct Loaded {
-    pub(crate) manifest: Arc<TableManifest>,
-    pub(crate) hash: String,
+pub struct Loaded {
+    /// The decoded manifest.
+    pub manifest: Arc<TableManifest>,
+    /// BLAKE3 of the manifest's body (what its child records as `parent_hash`).
+    pub hash: String,
     /// When this manifest was read (or committed): a commit trusts a base only for a while
     /// (see `crate::commit`, "Stale bases").
     pub(crate) read_at: Instant,
 }
 
 impl Loaded {
-    pub(crate) fn new(manifest: Arc<TableManifest>, hash: String) -> Self {
+    /// A manifest read (or committed) just now, with the hash of its body.
+    pub fn new(manifest: Arc<TableManifest>, hash: String) -> Self {
         Self {
             manifest,
             hash,
@@ -34,14 +37,15 @@ impl Loaded {
         }
     }
 
-    pub(crate) fn version(&self) -> u64 {
+    /// The manifest's version.
+    pub fn version(&self) -> u64 {
         self.manifest.version
     }
 }
 
 /// One table directory (`tables/<uuid>`) in a store root.
 #[derive(Debug, Clone)]
-pub(crate) struct TableDir {
+pub struct TableDir {
     pub(crate) root: StoreRoot,
     pub(crate) dir: String,
     pub(crate) log: VersionLog,
@@ -50,7 +54,24 @@ pub(crate) struct TableDir {
 }
 
 impl TableDir {
-    pub(crate) fn new(root: StoreRoot, dir: String, name: String) -> Self {
+    /// The store root the directory is on.
+    pub fn root(&self) -> &StoreRoot {
+        &self.root
+    }
+
+    /// The directory, relative to the root.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// The directory's version log.
+    pub fn log(&self) -> &VersionLog {
+        &self.log
+    }
+
+    /// The table directory `dir` (relative to `root`, e.g. `tables/<uuid>`); `name` is what
+    /// errors call the table.
+    pub fn new(root: StoreRoot, dir: String, name: String) -> Self {
         let log = VersionLog::new(root.clone(), dir.clone());
         Self {
             root,
@@ -65,7 +86,7 @@ impl TableDir {
     }
 
     /// Loads and verifies version `version`; says whether a missing one expired or never was.
-    pub(crate) async fn load(&self, version: u64) -> Result<Loaded> {
+    pub async fn load(&self, version: u64) -> Result<Loaded> {
         match self.log.read(version).await? {
             Some(sealed) => {
                 let rel = self.log.version_path(version);
@@ -93,7 +114,7 @@ impl TableDir {
     }
 
     /// Loads the latest version (bounded number of requests, see [`VersionLog::latest`]).
-    pub(crate) async fn load_latest(&self) -> Result<Loaded> {
+    pub async fn load_latest(&self) -> Result<Loaded> {
         let latest = self
             .log
             .latest()
@@ -108,7 +129,7 @@ impl TableDir {
     /// parent must be the hash of the parent's manifest (when the parent has not expired). A
     /// forked or spliced chain is [`StorageError::Corrupt`] with
     /// [`CorruptReason::ChainBroken`] naming both versions. One more GET than [`TableDir::load`].
-    pub(crate) async fn load_checked(&self, version: u64) -> Result<Loaded> {
+    pub async fn load_checked(&self, version: u64) -> Result<Loaded> {
         let loaded = self.load(version).await?;
         match self.load_parent(&loaded).await {
             Ok(_) | Err(StorageError::VersionExpired { .. }) => Ok(loaded),
@@ -117,7 +138,7 @@ impl TableDir {
     }
 
     /// Loads the parent of `child` and checks it against the hash `child` recorded.
-    pub(crate) async fn load_parent(&self, child: &Loaded) -> Result<Option<Loaded>> {
+    pub async fn load_parent(&self, child: &Loaded) -> Result<Option<Loaded>> {
         let Some(parent_version) = child.manifest.parent_version else {
             return Ok(None);
         };
@@ -135,7 +156,7 @@ impl TableDir {
     }
 
     /// Commits a manifest; returns the outcome and the BLAKE3 of its body.
-    pub(crate) async fn commit(&self, manifest: &TableManifest) -> Result<(CommitOutcome, String)> {
+    pub async fn commit(&self, manifest: &TableManifest) -> Result<(CommitOutcome, String)> {
         let body = manifest.encode()?;
         let outcome = self
             .log
@@ -223,7 +244,7 @@ impl TableDir {
     }
 
     /// Reads a file's deletion vector (empty if none).
-    pub(crate) async fn read_dv(&self, entry: &DataFileEntry) -> Result<RowSet> {
+    pub async fn read_dv(&self, entry: &DataFileEntry) -> Result<RowSet> {
         match &entry.deletion_vector {
             None => Ok(RowSet::new()),
             Some(dv) => {
