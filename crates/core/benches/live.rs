@@ -209,17 +209,31 @@ fn live(rows: u64, one_reps: u64, reps: u64) -> Map<String, Value> {
     // Batches are made before the timed call, so only applying the step is measured.
     let ones: Vec<RecordBatch> = (0..one_reps).map(|i| make_batch(rows + i, 1)).collect();
     let mut ones = ones.into_iter();
-    measure(&mut out, "append_1", &table, &mut subscription, one_reps, |_| {
-        table.append(ones.next().unwrap()).unwrap();
-    });
+    measure(
+        &mut out,
+        "append_1",
+        &table,
+        &mut subscription,
+        one_reps,
+        |_| {
+            table.append(ones.next().unwrap()).unwrap();
+        },
+    );
     let base = rows + one_reps;
     let thousands: Vec<RecordBatch> = (0..reps)
         .map(|i| make_batch(base + i * 1_000, 1_000))
         .collect();
     let mut thousands = thousands.into_iter();
-    measure(&mut out, "append_1000", &table, &mut subscription, reps, |_| {
-        table.append(thousands.next().unwrap()).unwrap();
-    });
+    measure(
+        &mut out,
+        "append_1000",
+        &table,
+        &mut subscription,
+        reps,
+        |_| {
+            table.append(thousands.next().unwrap()).unwrap();
+        },
+    );
     // Runs of 1,000 keys from the middle on, 1,000 apart (so each lands in its own place), as
     // far as half the table reaches; the keys of the built rows are 0..rows.
     let runs = (rows / 2 / 1_000).max(1);
@@ -234,11 +248,22 @@ fn live(rows: u64, one_reps: u64, reps: u64) -> Map<String, Value> {
         })
         .collect();
     let mut changes = changes.into_iter();
-    measure(&mut out, "update_1000", &table, &mut subscription, reps, |_| {
-        table.modify(vec![changes.next().unwrap()]).unwrap();
-    });
+    measure(
+        &mut out,
+        "update_1000",
+        &table,
+        &mut subscription,
+        reps,
+        |_| {
+            table.modify(vec![changes.next().unwrap()]).unwrap();
+        },
+    );
     drain(&mut subscription);
-    assert_eq!(subscription.step(), table.step(), "the subscriber fell behind");
+    assert_eq!(
+        subscription.step(),
+        table.step(),
+        "the subscriber fell behind"
+    );
     out.insert(
         "chunks_after".into(),
         json!(table.snapshot().unwrap().num_chunks()),
