@@ -12,8 +12,8 @@ of its own, so the process's peak resident memory is the scan's:
 
 - pyarrow: `pyarrow.parquet.ParquetFile(file).iter_batches(batch_size=8192, columns=...)`, file
   after file, each batch consumed and dropped.
-- duckdb: `SELECT ... FROM read_parquet([...])` on an in-memory connection, consumed through
-  `to_arrow_reader(8192)` batch by batch.
+- duckdb: `connection.sql("SELECT ... FROM read_parquet([...])")` on an in-memory connection,
+  consumed through `to_arrow_reader(8192)` batch by batch.
 
 Prints one JSON object: `scan_s` (from before opening the first file to the last batch; module
 imports are not timed), `rows`, `peak_rss_bytes` (`getrusage(RUSAGE_SELF).ru_maxrss` at the end)
@@ -55,7 +55,7 @@ def scan_duckdb(files, columns):
     started = time.perf_counter()
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     query = f"SELECT {', '.join(columns)} FROM read_parquet([{listed}])"
-    reader = connection.execute(query).to_arrow_reader(BATCH)
+    reader = connection.sql(query).to_arrow_reader(BATCH)
     rows = 0
     for batch in reader:
         rows += batch.num_rows
