@@ -16,7 +16,8 @@
 //!   `Table::scan_stream` batch by batch, without concatenating (COLUMNS is `value` for one
 //!   column or `all`). Prints `scan_s` (catalog open to last batch), `rows`, and
 //!   `peak_rss_bytes`, the process's high-water resident memory (`VmHWM` of
-//!   `/proc/self/status`, the same figure as `getrusage`'s `ru_maxrss`) at the end.
+//!   `/proc/self/status`, the same figure as `getrusage`'s `ru_maxrss`) at the end, and
+//!   `baseline_rss_bytes`, the same before the scan started.
 
 #![allow(
     clippy::unwrap_used,
@@ -157,6 +158,7 @@ async fn data(home: &Path, rows: u64) -> Map<String, Value> {
 
 /// One streaming scan, batch by batch.
 async fn scan(home: &Path, columns: &str) -> Map<String, Value> {
+    let baseline = peak_rss_bytes();
     let started = Instant::now();
     let catalog = Catalog::open_local(home.join("catalog")).unwrap();
     let table = catalog.open_table(TABLE).await.unwrap();
@@ -178,5 +180,6 @@ async fn scan(home: &Path, columns: &str) -> Map<String, Value> {
     out.insert("rows".into(), json!(rows));
     out.insert("batches".into(), json!(batches));
     out.insert("peak_rss_bytes".into(), json!(peak_rss_bytes()));
+    out.insert("baseline_rss_bytes".into(), json!(baseline));
     out
 }

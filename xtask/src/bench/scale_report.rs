@@ -150,8 +150,9 @@ fn scan_tables(out: &mut String, sizes: &ScaleSizes, samples: &Samples) -> Resul
         writeln!(
             out,
             "**Streaming scan of the {}-row table, {what}**, batch by batch, each scan in its own \
-             process after a `sync` (the {files:.0} Parquet files of tableshare's table; pages \
-             warm in the OS cache for every side alike; nothing is written, so no side fsyncs)\n",
+             process after a `sync` (tableshare's table; its data files, {files:.0} of them, plain \
+             Parquet, for the peers; pages warm in the OS cache for every side alike; nothing is \
+             written, so no side fsyncs)\n",
             sizes.scan_rows
         )?;
         writeln!(
