@@ -242,7 +242,7 @@ fn live(rows: u64, one_reps: u64, reps: u64) -> Map<String, Value> {
             let first = rows / 2 + (i % runs) * 1_000;
             let keys: Vec<u64> = (first..first + 1_000).collect();
             let values = Arc::new(Float64Array::from_iter_values(
-                keys.iter().map(|k| *k as f64 * -1.0 - i as f64),
+                keys.iter().map(|k| -(*k as f64) - i as f64),
             ));
             ColumnChange::new("value", keys, values).unwrap()
         })
