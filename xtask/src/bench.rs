@@ -13,10 +13,19 @@
 //!    ratio to each peer (medians; below 1 tableshare is faster). A full run also rewrites the
 //!    generated section of docs/performance.md.
 //!
-//! `--quick` runs small sizes and two rounds to check that the machinery works end to end; it
-//! never touches the docs. The pieces: `sides` runs the programs, `report` renders the tables.
+//! 4. Then the workloads of issue 7, "a table model that scales" (`scale`): live-table step
+//!    costs, a streaming scan of the big stored table against pyarrow and DuckDB with each
+//!    scan's peak memory, and `tableshare table show BIG --limit 10` through the release CLI;
+//!    `scale_report` renders them into a second generated section of docs/performance.md.
+//!
+//! `--quick` runs small sizes and three rounds to check that the machinery works end to end; it
+//! never touches the docs. `--only storage` or `--only scale` runs one part (a full run then
+//! rewrites only that part's section). The pieces: `sides` runs the programs, `report` renders
+//! the storage tables.
 
 mod report;
+mod scale;
+mod scale_report;
 mod sides;
 
 use std::collections::BTreeMap;
@@ -69,14 +78,55 @@ pub(crate) type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
 /// Runs the benchmark; `args` are the words after `bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let quick = match args {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => bail!("usage: cargo xtask bench [--quick]"),
-    };
-    let sizes = if quick { &QUICK } else { &FULL };
+    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only storage|scale]";
+    let mut quick = false;
+    let (mut storage, mut scale) = (true, true);
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match (word.as_str(), words.clone().next().map(String::as_str)) {
+            ("--quick", _) => quick = true,
+            ("--only", Some(part @ ("storage" | "scale"))) => {
+                (storage, scale) = (part == "storage", part == "scale");
+                words.next();
+            }
+            _ => bail!(USAGE),
+        }
+    }
     let root = workspace_root()?;
     let sides = sides::Sides::prepare(&root)?;
+    if storage {
+        run_storage(&root, &sides, quick)?;
+    }
+    if scale {
+        let sizes = if quick { &scale::QUICK } else { &scale::FULL };
+        let mut samples = Samples::new();
+        scale::run(&root, &sides, sizes, &mut samples)?;
+        let report = scale_report::render(sizes, &samples)?;
+        println!("\n{report}");
+        write_unless_quick(&root, quick, scale_report::SECTION, &report)?;
+    }
+    Ok(())
+}
+
+/// The docs are rewritten by full runs only.
+fn write_unless_quick(
+    root: &std::path::Path,
+    quick: bool,
+    section: &str,
+    report: &str,
+) -> Result<()> {
+    if quick {
+        println!("(--quick: docs/performance.md left as it is)");
+    } else {
+        report::write_section(&root.join("docs/performance.md"), section, report)?;
+        println!("wrote the `{section}` section of docs/performance.md");
+    }
+    Ok(())
+}
+
+/// The storage workloads (issue 6).
+fn run_storage(root: &std::path::Path, sides: &sides::Sides, quick: bool) -> Result<()> {
+    let sizes = if quick { &QUICK } else { &FULL };
     let mut samples = Samples::new();
     let engines = std::iter::once("tableshare").chain(PEERS);
     for round in 1..=sizes.rounds {
@@ -100,13 +150,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let report = report::render(sizes, &samples)?;
     println!("\n{report}");
-    if quick {
-        println!("(--quick: docs/performance.md left as it is)");
-    } else {
-        report::write_section(&root.join("docs/performance.md"), &report)?;
-        println!("wrote docs/performance.md");
-    }
-    Ok(())
+    write_unless_quick(root, quick, report::SECTION, &report)
 }
 
 /// Adds one program's JSON object to `samples`: numbers are one value, arrays several; nulls

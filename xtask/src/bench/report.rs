@@ -9,21 +9,21 @@ use anyhow::{Context, Result, bail};
 
 use super::{PEERS, Samples, Sizes};
 
-const START: &str = "<!-- xtask bench: storage (generated; do not edit by hand) -->";
-const END: &str = "<!-- end of xtask bench: storage -->";
+/// The name of this report's generated section of docs/performance.md.
+pub(super) const SECTION: &str = "storage";
 
 /// The p99 / p50 append latency the goal allows (docs/performance.md).
 const P99_OVER_P50_GOAL: f64 = 2.0;
 
 /// Median, minimum and maximum of a sample.
 #[derive(Debug, Clone, Copy)]
-struct Stats {
-    median: f64,
-    min: f64,
-    max: f64,
+pub(super) struct Stats {
+    pub(super) median: f64,
+    pub(super) min: f64,
+    pub(super) max: f64,
 }
 
-fn stats(values: &[f64]) -> Option<Stats> {
+pub(super) fn stats(values: &[f64]) -> Option<Stats> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     Some(Stats {
@@ -33,7 +33,7 @@ fn stats(values: &[f64]) -> Option<Stats> {
     })
 }
 
-fn series<'a>(samples: &'a Samples, engine: &str, key: &str) -> Result<&'a [f64]> {
+pub(super) fn series<'a>(samples: &'a Samples, engine: &str, key: &str) -> Result<&'a [f64]> {
     samples
         .get(engine)
         .and_then(|m| m.get(key))
@@ -42,15 +42,15 @@ fn series<'a>(samples: &'a Samples, engine: &str, key: &str) -> Result<&'a [f64]
         .with_context(|| format!("{engine}: no measurement of `{key}`"))
 }
 
-fn stat(samples: &Samples, engine: &str, key: &str) -> Result<Stats> {
+pub(super) fn stat(samples: &Samples, engine: &str, key: &str) -> Result<Stats> {
     stats(series(samples, engine, key)?).with_context(|| format!("{engine}: `{key}` is empty"))
 }
 
-fn ms(seconds: f64) -> String {
+pub(super) fn ms(seconds: f64) -> String {
     format!("{:.2} ms", seconds * 1000.0)
 }
 
-fn secs(seconds: f64) -> String {
+pub(super) fn secs(seconds: f64) -> String {
     format!("{seconds:.3} s")
 }
 
@@ -67,7 +67,7 @@ struct Compared {
 }
 
 /// Output of a command run in the workspace, trimmed; empty if it cannot run.
-fn command_line(program: &str, args: &[&str]) -> String {
+pub(super) fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()
@@ -352,17 +352,21 @@ fn check_rows(samples: &Samples) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the generated section of docs/performance.md (or appends it).
-pub(super) fn write_section(path: &Path, report: &str) -> Result<()> {
+/// Replaces the generated section `name` of docs/performance.md (or appends it), between its
+/// markers.
+pub(super) fn write_section(path: &Path, name: &str, report: &str) -> Result<()> {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let section = format!("{START}\n{report}{END}");
-    let updated = match (existing.find(START), existing.find(END)) {
+    let start = format!("<!-- xtask bench: {name} (generated; do not edit by hand) -->");
+    let end = format!("<!-- end of xtask bench: {name} -->");
+    let (start, end) = (start.as_str(), end.as_str());
+    let section = format!("{start}\n{report}{end}");
+    let updated = match (existing.find(start), existing.find(end)) {
         (Some(a), Some(b)) if a < b => {
             format!(
                 "{}{}{}",
                 &existing[..a],
                 section,
-                &existing[b + END.len()..]
+                &existing[b + end.len()..]
             )
         }
         _ => format!("{existing}\n{section}\n"),

@@ -38,13 +38,23 @@ impl Sides {
     pub(crate) fn prepare(root: &Path) -> Result<Self> {
         let bench_dir = root.join(".bench");
         let python = ensure_venv(root, &bench_dir)?;
-        let ours = build_ours(root)?;
+        let ours = build_bench(root, "tableshare-storage", "storage")?;
         Ok(Self {
             ours,
             python,
             peers: root.join("xtask/bench/peers.py"),
             work: bench_dir.join("work"),
         })
+    }
+
+    /// The virtual environment's python.
+    pub(crate) fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// The scratch folder on the disk under test.
+    pub(crate) fn work(&self) -> &Path {
+        &self.work
     }
 
     /// Runs one call of `engine` on `workload`, after flushing dirty pages (a journaling file
@@ -81,9 +91,9 @@ impl Sides {
     }
 }
 
-/// Builds the benchmark program with the bench profile and returns its path.
-fn build_ours(root: &Path) -> Result<PathBuf> {
-    println!("==> building tableshare's benchmark program");
+/// Builds benchmark program `name` of `package` with the bench profile and returns its path.
+pub(crate) fn build_bench(root: &Path, package: &str, name: &str) -> Result<PathBuf> {
+    println!("==> building tableshare's benchmark program `{name}`");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(root)
@@ -91,9 +101,9 @@ fn build_ours(root: &Path) -> Result<PathBuf> {
             "bench",
             "--locked",
             "-p",
-            "tableshare-storage",
+            package,
             "--bench",
-            "storage",
+            name,
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
@@ -103,19 +113,50 @@ fn build_ours(root: &Path) -> Result<PathBuf> {
     if !output.status.success() {
         bail!("building the benchmark program failed ({})", output.status);
     }
-    let stdout = String::from_utf8(output.stdout)?;
+    executable(&output.stdout, name, "bench")
+}
+
+/// Builds the CLI (`tableshare-cli`, release profile) and returns the `tableshare` binary's
+/// path.
+pub(crate) fn build_cli(root: &Path) -> Result<PathBuf> {
+    println!("==> building the CLI (release)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "tableshare-cli",
+            "--bin",
+            "tableshare",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("could not start cargo")?;
+    if !output.status.success() {
+        bail!("building the CLI failed ({})", output.status);
+    }
+    executable(&output.stdout, "tableshare", "bin")
+}
+
+/// The executable of target `name` of kind `kind` among cargo's JSON messages.
+fn executable(stdout: &[u8], name: &str, kind: &str) -> Result<PathBuf> {
+    let stdout = std::str::from_utf8(stdout)?;
     for line in stdout.lines() {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             continue;
         };
         let is_ours = message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "storage"
-            && message["target"]["kind"][0] == "bench";
+            && message["target"]["name"] == name
+            && message["target"]["kind"][0] == kind;
         if let (true, Some(path)) = (is_ours, message["executable"].as_str()) {
             return Ok(PathBuf::from(path));
         }
     }
-    bail!("cargo built no `storage` benchmark executable")
+    bail!("cargo built no `{name}` {kind} executable")
 }
 
 /// Creates `.bench/venv` with the pinned peers unless it already has them; returns its python.
@@ -146,7 +187,7 @@ fn ensure_venv(root: &Path, bench_dir: &Path) -> Result<PathBuf> {
 }
 
 /// Writes every dirty page to disk (`sync`), so the next measurement pays for its own IO only.
-fn flush_page_cache() -> Result<()> {
+pub(crate) fn flush_page_cache() -> Result<()> {
     check_status(&mut Command::new("sync"), "sync")
 }
 
@@ -162,7 +203,7 @@ fn check_status(command: &mut Command, what: &str) -> Result<()> {
 
 /// Runs a command whose last JSON line on stdout is the result; stderr passes through as
 /// progress.
-fn json_output(command: &mut Command) -> Result<Value> {
+pub(crate) fn json_output(command: &mut Command) -> Result<Value> {
     let output = command
         .stderr(Stdio::inherit())
         .output()
