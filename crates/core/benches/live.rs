@@ -35,12 +35,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::{Array, Float64Array, RecordBatch};
+use arrow_schema::SchemaRef;
 use serde_json::{Map, Value, json};
 use tableshare_core::{
     ColumnChange, LiveTable, LiveTableOptions, Snapshot, Subscription, TableSchema,
 };
+use tableshare_testkit::{bench_batch, bench_schema, percentile};
 
 const USAGE: &str = "usage: live live ROWS ONE_REPS REPS";
 
@@ -48,33 +49,12 @@ const USAGE: &str = "usage: live live ROWS ONE_REPS REPS";
 const BUILD_ROWS: u64 = 1_000_000;
 
 fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, false),
-    ]))
+    bench_schema()
 }
 
-/// id = i, name = "user_" + (i % 100000), value = i * 0.5: the storage benchmark's data.
+/// The benchmark rows `start..start + rows` (see `tableshare_testkit::bench_batch`).
 fn make_batch(start: u64, rows: u64) -> RecordBatch {
-    let ids: Vec<i64> = (start as i64..(start + rows) as i64).collect();
-    let names = StringArray::from_iter_values(ids.iter().map(|i| format!("user_{}", i % 100_000)));
-    let values = Float64Array::from_iter_values(ids.iter().map(|i| *i as f64 * 0.5));
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(names),
-            Arc::new(values),
-        ],
-    )
-    .unwrap()
-}
-
-/// Nearest rank on a sorted sample (as the storage benchmark computes it).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let k = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[k.min(sorted.len() - 1)]
+    bench_batch(start as i64, rows as i64).unwrap()
 }
 
 fn number(arg: &str) -> u64 {

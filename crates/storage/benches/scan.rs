@@ -27,15 +27,15 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use tableshare_core::TableSchema;
 use tableshare_storage::{Catalog, ScanOptions};
+use tableshare_testkit::{bench_batch, bench_schema};
 
 const USAGE: &str = "usage: scan data HOME ROWS
        scan scan HOME value|all";
@@ -44,27 +44,12 @@ const USAGE: &str = "usage: scan data HOME ROWS
 const TABLE: &str = "big";
 
 fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, false),
-    ]))
+    bench_schema()
 }
 
-/// id = i, name = "user_" + (i % 100000), value = i * 0.5: the storage benchmark's data.
+/// The benchmark rows `0..rows` (see `tableshare_testkit::bench_batch`).
 fn make_batch(rows: i64) -> RecordBatch {
-    let ids: Vec<i64> = (0..rows).collect();
-    let names = StringArray::from_iter_values(ids.iter().map(|i| format!("user_{}", i % 100_000)));
-    let values = Float64Array::from_iter_values(ids.iter().map(|i| *i as f64 * 0.5));
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(names),
-            Arc::new(values),
-        ],
-    )
-    .unwrap()
+    bench_batch(0, rows).unwrap()
 }
 
 /// The process's peak resident memory so far, in bytes (`VmHWM`).

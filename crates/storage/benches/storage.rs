@@ -43,50 +43,29 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use object_store::local::LocalFileSystem;
 use serde_json::{Map, Value, json};
 use tableshare_core::TableSchema;
 use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Table};
-use tableshare_testkit::FaultStore;
+use tableshare_testkit::{FaultStore, bench_batch, bench_schema, percentile};
 
 const USAGE: &str = "usage: storage write WORKDIR ROWS
        storage appends WORKDIR APPENDS APPEND_ROWS TRAVEL
        storage versions WORKDIR MANY ROUNDS";
 
 fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, false),
-    ]))
+    bench_schema()
 }
 
 fn table_schema() -> TableSchema {
     TableSchema::unpartitioned(schema()).unwrap()
 }
 
-/// id = i, name = "user_" + (i % 100000), value = i * 0.5: the peers' data exactly.
+/// The benchmark rows (see `tableshare_testkit::bench_batch`): the peers' data exactly.
 fn make_batch(start: i64, rows: i64) -> RecordBatch {
-    let ids: Vec<i64> = (start..start + rows).collect();
-    let names = StringArray::from_iter_values(ids.iter().map(|i| format!("user_{}", i % 100_000)));
-    let values = Float64Array::from_iter_values(ids.iter().map(|i| *i as f64 * 0.5));
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(names),
-            Arc::new(values),
-        ],
-    )
-    .unwrap()
-}
-
-/// Nearest rank on a sorted sample (the peers' script computes it the same way).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let k = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[k.min(sorted.len() - 1)]
+    bench_batch(start, rows).unwrap()
 }
 
 fn number(arg: &str) -> u64 {

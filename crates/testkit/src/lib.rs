@@ -35,8 +35,10 @@
 //! Not for production use: this crate is a dev-dependency of the others.
 #![deny(missing_docs)]
 
+mod bench_data;
 mod fault_store;
 mod lax_create;
 
+pub use bench_data::{bench_batch, bench_schema, percentile};
 pub use fault_store::{Counts, Fault, FaultStore, Op, Request};
 pub use lax_create::{LaxCreate, LaxCreateStore};

@@ -37,11 +37,7 @@ impl Table {
         self.commit_change(&footprint, |b: Loaded| {
             Box::pin(async move {
                 let b = &b;
-                let by_file = if b.version() == first_version {
-                    by_file.clone()
-                } else {
-                    self.locate_live(b, keys).await?
-                };
+                let by_file = self.located_on(b, first_version, by_file, keys).await?;
                 let mut m = Self::next_manifest(b, Operation::Delete { rows: n });
                 self.apply_deletions(&mut m, &by_file).await?;
                 m.row_count -= n;

@@ -117,11 +117,7 @@ impl Table {
         self.commit_change(&footprint, |b: Loaded| {
             Box::pin(async move {
                 let b = &b;
-                let by_file = if b.version() == first_version {
-                    by_file.clone()
-                } else {
-                    self.locate_live(b, keys_set).await?
-                };
+                let by_file = self.located_on(b, first_version, by_file, keys_set).await?;
                 let mut m = Self::next_manifest(
                     b,
                     Operation::Update {
@@ -136,6 +132,23 @@ impl Table {
             })
         })
         .await
+    }
+
+    /// The files holding `keys` on `base`: `found` (computed on version `found_at`) when that
+    /// is `base`, else located again (a rival that did not conflict may have moved them, e.g. by
+    /// a compaction).
+    pub(crate) async fn located_on(
+        &self,
+        base: &Loaded,
+        found_at: u64,
+        found: &BTreeMap<usize, RowSet>,
+        keys: &RowSet,
+    ) -> Result<BTreeMap<usize, RowSet>> {
+        if base.version() == found_at {
+            Ok(found.clone())
+        } else {
+            self.locate_live(base, keys).await
+        }
     }
 
     /// Groups `keys` by the index of the file of `base` that holds them; a key that is not
