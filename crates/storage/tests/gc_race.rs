@@ -56,7 +56,7 @@ fn appender(dir: &str, writer: i64) -> ExitCode {
         let local = Catalog::open_local(dir).unwrap();
         let (store, prefix) = local.location();
         let options =
-            CatalogOptions::default().with_max_commit_duration(Duration::from_millis(500));
+            CatalogOptions::default().with_max_commit_duration(Duration::from_millis(150));
         let catalog = Catalog::open_with_options(store, prefix, options);
         let table = catalog.open_table(TABLE).await.unwrap();
         let mut out = std::io::stdout().lock();
@@ -69,6 +69,9 @@ fn appender(dir: &str, writer: i64) -> ExitCode {
                 Err(e) => writeln!(out, "err {id} {e}").unwrap(),
             }
             out.flush().unwrap();
+            // A short pause, so that the run outlasts the age guard many times over and
+            // versions become old enough to expire while the writers are still appending.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         ExitCode::SUCCESS
     })
@@ -79,8 +82,8 @@ fn collector(dir: &str) -> ExitCode {
     runtime().block_on(async {
         let catalog = Catalog::open_local(dir).unwrap();
         // Retention zero expires every version but the latest, once its successor is older than
-        // the age guard (one second; writers here trust a base for half that).
-        let options = GcOptions::new(Duration::ZERO, Duration::from_secs(1));
+        // the age guard (300 ms; writers here trust a base for half that).
+        let options = GcOptions::new(Duration::ZERO, Duration::from_millis(300));
         let mut out = std::io::stdout().lock();
         loop {
             match catalog.gc_table(TABLE, &options).await {
@@ -210,10 +213,11 @@ fn main() -> ExitCode {
     }
     let mut failures = Vec::new();
     let (mut expired, mut meanwhile) = (0, 0);
-    // At least TRIALS trials, and more (up to MAX_TRIALS) until a collection has seen versions
-    // committed while it ran: the race the test is about must have happened.
+    // At least TRIALS trials, and more (up to MAX_TRIALS) until collections have expired versions
+    // and seen versions committed while they ran: the race the test is about must have happened.
     let mut n = 0;
-    while n < TRIALS || (meanwhile == 0 && n < MAX_TRIALS && failures.is_empty()) {
+    while n < TRIALS || ((meanwhile == 0 || expired == 0) && n < MAX_TRIALS && failures.is_empty())
+    {
         let result = trial(n);
         n += 1;
         match result {
