@@ -236,6 +236,21 @@ fn bad_schema_changes_leave_the_table_unchanged() {
         &[("name", "price")],
         r#"ColumnTypeMismatch { column: "price", expected: Float64, found: Utf8 }"#,
     );
+    // A new column that may not be null cannot start out null while the table has rows.
+    let mut fields: Vec<Field> = schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("required", DataType::Int64, false));
+    let strict = TableSchema::new(Arc::new(Schema::new(fields)), ["id"]).unwrap();
+    let error = table.change_schema(strict, &[]).unwrap_err();
+    assert_eq!(
+        format!("{error:?}"),
+        r#"NullInNonNullableColumn { column: "required", nulls: 1 }"#
+    );
+    assert_eq!((table.step(), table.schema()), (1, schema()));
 }
 
 #[tokio::test(flavor = "current_thread")]
