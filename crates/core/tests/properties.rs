@@ -15,7 +15,10 @@
 //! 5. projection commutes with applying;
 //! 6. a blink table holds exactly the last step's rows;
 //! 7. a reader resuming from any step it held (`subscribe_from`) ends equal to the table,
-//!    through coalescing while the steps are in reach and a reset otherwise.
+//!    through coalescing while the steps are in reach and a reset otherwise;
+//! 8. schema changes (a column renamed and renamed back, between random updates) reach every
+//!    subscriber as events, whatever its capacity and reading pace, and its copy stays equal
+//!    to the table.
 //!
 //! Every table here is cut into chunks of at most [`MAX_ROWS`] rows, so that nearly every step
 //! splits or merges chunks; [`chunks_split_and_merge_under_random_updates`] checks that they do,
@@ -37,7 +40,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use tableshare_core::{
     AddedRows, ChunkBounds, ChunkStats, ColumnChange, LiveTable, LiveTableOptions, RowKey, RowSet,
-    Snapshot, Step, SubscribeOptions, TableSchema, TableUpdate,
+    Snapshot, Step, SubscribeOptions, TableEvent, TableSchema, TableUpdate,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +365,44 @@ fn drive(table: &LiveTable, planned: &Planned) -> Step {
     }
 }
 
+/// [`schema`] with `value` renamed to `price`.
+fn renamed() -> TableSchema {
+    let arrow = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("price", DataType::Float64, true),
+    ]);
+    TableSchema::new(Arc::new(arrow), ["id"]).unwrap()
+}
+
+/// [`drive`] for a table whose `value` column is currently named `price`.
+fn drive_renamed(table: &LiveTable, planned: &Planned) -> Step {
+    let relabel = |batch: &RecordBatch| {
+        RecordBatch::try_new(renamed().arrow().clone(), batch.columns().to_vec()).unwrap()
+    };
+    if let Some(rows) = &planned.appended {
+        return table.append(relabel(&batch(rows))).unwrap();
+    }
+    let (_, removed, added, changes) = planned.update.clone().into_parts();
+    let (keys, rows) = added.into_parts();
+    let changes = changes
+        .into_iter()
+        .map(|change| {
+            let (column, keys, values) = change.into_parts();
+            let column = if column == "value" {
+                "price".to_owned()
+            } else {
+                column
+            };
+            ColumnChange::new(column, keys, values).unwrap()
+        })
+        .collect();
+    let added = AddedRows::new(keys, relabel(&rows)).unwrap();
+    table
+        .apply(TableUpdate::new(0, removed, added, changes).unwrap())
+        .unwrap()
+}
+
 /// The state before step `step` (0-based index into `planned`), as a snapshot.
 fn state_before(planned: &[Planned], index: usize) -> Snapshot {
     let mut snapshot = empty();
@@ -611,6 +652,52 @@ proptest! {
         }
         if !in_reach {
             prop_assert_eq!(subscription.resyncs(), 1);
+        }
+    }
+
+    /// 8. Schema changes are events in the stream: with a column renamed (and renamed back two
+    ///    steps later) at random steps, a subscriber of any capacity reading at any pace applies
+    ///    what it receives and stays equal to the table.
+    #[test]
+    fn schema_changes_reach_subscribers(
+        ops in ops(1..16),
+        renames in proptest::collection::btree_set(0usize..16, 0..4),
+        capacity in 1usize..6,
+        read_every in 1usize..4,
+    ) {
+        let planned = plan_all(&ops);
+        let table = LiveTable::new(schema(), options());
+        let subscribe = SubscribeOptions::default().with_capacity(capacity);
+        let (mut mirror, mut subscription) = table.subscribe_with(subscribe).unwrap();
+        let mut changes = 0;
+        for (i, p) in planned.iter().enumerate() {
+            if renames.contains(&i) {
+                table.change_schema(renamed(), &[("value", "price")]).unwrap();
+                drive_renamed(&table, p);
+                table.change_schema(schema(), &[("price", "value")]).unwrap();
+            } else {
+                drive(&table, p);
+            }
+            if (i + 1) % read_every == 0 {
+                while let Some(event) = subscription.try_next() {
+                    let event = event.unwrap();
+                    if let TableEvent::SchemaChange(change) = &event {
+                        changes += 1;
+                        let renamed = change.renames();
+                        prop_assert!(renamed.len() <= 1, "{:?}", renamed);
+                    }
+                    mirror = event.apply_to(&mirror).unwrap();
+                }
+                prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+            }
+        }
+        while let Some(event) = subscription.try_next() {
+            mirror = event.unwrap().apply_to(&mirror).unwrap();
+        }
+        prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+        prop_assert_eq!(rows_of(&mirror), planned.last().unwrap().after.clone());
+        if !renames.iter().any(|i| *i < planned.len()) {
+            prop_assert_eq!(changes, 0);
         }
     }
 }
