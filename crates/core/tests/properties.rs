@@ -77,7 +77,7 @@ fn empty() -> Snapshot {
     Snapshot::empty(schema()).with_chunk_bounds(bounds())
 }
 
-/// Checks the chunk layout and rank/select of `snapshot` against its keys.
+/// Checks the chunk layout, rank/select and pages by position of `snapshot` against its keys.
 fn check_positions(snapshot: &Snapshot) -> Result<(), TestCaseError> {
     prop_assert!(
         snapshot
@@ -91,6 +91,14 @@ fn check_positions(snapshot: &Snapshot) -> Result<(), TestCaseError> {
         prop_assert_eq!(snapshot.key_at(position), Some(*key));
     }
     prop_assert_eq!(snapshot.key_at(keys.len()), None);
+    for start in 0..=keys.len() {
+        let end = (start + 3).min(keys.len());
+        let page: Vec<RowKey> = snapshot
+            .rows_at(start..start + 3)
+            .flat_map(|(page, _)| page.to_vec())
+            .collect();
+        prop_assert_eq!(&page[..], &keys[start..end], "rows_at({}..)", start);
+    }
     prop_assert_eq!(snapshot.position_of(KEY_SPACE * 1000), None);
     Ok(())
 }
