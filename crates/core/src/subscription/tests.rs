@@ -184,6 +184,17 @@ fn schema_changes_are_events_between_updates() {
     assert_eq!(change.renames(), [("value", "price")]);
     assert_eq!(change.source_of("venue"), None);
     assert!(!change.is_resync());
+    // The change survives a trip through its parts (the form it travels in).
+    let parts = SchemaChange::new(3, change.schema().clone(), change.sources().to_vec());
+    assert_eq!(parts.unwrap(), *change);
+    let short = SchemaChange::new(3, renamed_schema(), vec![None]).unwrap_err();
+    assert!(matches!(
+        short,
+        CoreError::SourceCountMismatch {
+            columns: 3,
+            sources: 1
+        }
+    ));
     assert_eq!(copy, table.snapshot().unwrap());
     assert_eq!(copy.schema(), &renamed_schema());
     // The table is not failed and takes updates under the new schema.
