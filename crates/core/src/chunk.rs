@@ -6,24 +6,8 @@
 //! between every snapshot that contains them, so a step rebuilds only the chunks it touches and
 //! copies pointers to the rest.
 //!
-//! # Size rules
-//!
-//! [`ChunkBounds`] fixes a largest chunk (`max_rows`). After a step rebuilt some chunks, one pass
-//! over the chunk list (O(number of chunks), comparing lengths only) restores two rules:
-//!
-//! * **Split.** A chunk over `max_rows` is cut into equal pieces of at most `max_rows`. Cutting is
-//!   zero-copy (Arrow slices); only the keys are copied.
-//! * **Merge.** Two neighbours merge (their rows are copied once into one batch) when together
-//!   they fit in `max_rows` and either they are *similar* (the smaller holds at least half as
-//!   many rows as the larger) or together they are *small* (at most
-//!   [`small_rows`](ChunkBounds::small_rows), `max_rows / 16`).
-//!
-//! The similarity rule is what makes appends cheap: a run of one-row appends builds up a tail of
-//! chunks of roughly doubling sizes, like a binary counter, so a row is copied O(log max_rows)
-//! times in total and most appends copy at most `small_rows` rows, never a `max_rows` chunk. The
-//! smallness rule bounds the number of chunks: any two neighbours together hold more than
-//! `small_rows` rows, so a table of `n` rows has fewer than `2n / small_rows + 1` chunks (and about
-//! `n / max_rows` when it was built in one go or grew by appends).
+//! The size rules that keep chunks bounded are documented on [`ChunkBounds`], where users of
+//! the crate see them.
 
 use std::sync::Arc;
 
@@ -33,7 +17,27 @@ use crate::error::Result;
 use crate::kernels::{Merge, merge_batches};
 use crate::row_set::RowKey;
 
-/// How large the chunks of a snapshot may grow; see the `chunk` module docs for the rules.
+/// How large the chunks of a snapshot may grow.
+///
+/// # Rules
+///
+/// [`ChunkBounds`] fixes a largest chunk (`max_rows`). After a step rebuilt some chunks, one pass
+/// over the chunk list (O(number of chunks), comparing lengths only) restores two rules:
+///
+/// * **Split.** A chunk over `max_rows` is cut into equal pieces of at most `max_rows`. Cutting is
+///   zero-copy (Arrow slices); only the keys are copied.
+/// * **Merge.** Two neighbours merge (their rows are copied once into one batch) when together
+///   they fit in `max_rows` and either they are *similar* (the smaller holds at least half as
+///   many rows as the larger) or together they are *small* (at most
+///   [`small_rows`](ChunkBounds::small_rows), `max_rows / 16`).
+///
+/// The similarity rule is what makes appends cheap: a run of one-row appends builds up a tail of
+/// chunks of roughly doubling sizes, like the carries of a binary counter. Most appends copy at
+/// most `small_rows` rows (the small tail they join); a larger merge happens only when two
+/// neighbours of similar size meet, rarely, and never copies more than `max_rows` rows. The
+/// smallness rule bounds the number of chunks: any two neighbours together hold more than
+/// `small_rows` rows, so a table of `n` rows has fewer than `2n / small_rows + 1` chunks (and about
+/// `n / max_rows` when it was built in one go or grew by appends).
 ///
 /// ```
 /// use tableshare_core::ChunkBounds;
@@ -164,7 +168,7 @@ impl Chunk {
     }
 }
 
-/// Builds a chunk list from chunks in key order, applying the [size rules](self) as it goes:
+/// Builds a chunk list from chunks in key order, applying the [size rules](ChunkBounds) as it goes:
 /// oversized chunks are split when pushed, and a pushed chunk merges with its left neighbour
 /// (repeatedly) while the rules say so.
 pub(crate) struct ChunkListBuilder {

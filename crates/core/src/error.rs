@@ -150,6 +150,15 @@ pub enum CoreError {
         next: Step,
     },
 
+    /// A schema change does not name one source (or `None`) per column of its new schema.
+    #[error("a schema change of {columns} columns names {sources} sources")]
+    SourceCountMismatch {
+        /// Columns of the new schema.
+        columns: usize,
+        /// Sources given.
+        sources: usize,
+    },
+
     /// A reader asked to resume from a step the table has not reached.
     #[error("step {step} is ahead of the table's step {current}")]
     StepAhead {

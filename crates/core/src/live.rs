@@ -459,7 +459,7 @@ impl LiveTable {
             renames,
             &mut next_column,
         )?;
-        let change = SchemaChange::new(step, schema.clone(), sources);
+        let change = SchemaChange::new_unchecked(step, schema.clone(), sources);
         let next = change.apply(&current)?;
         let ids: Arc<[ColumnId]> = Arc::from(ids);
         let entry = SchemaEntry {

@@ -70,7 +70,30 @@ pub struct SchemaChange {
 }
 
 impl SchemaChange {
-    pub(crate) fn new(step: Step, schema: TableSchema, sources: Vec<Option<String>>) -> Self {
+    /// The change to `schema` at `step` in which column `i` of `schema` continues the previous
+    /// schema's column named `sources[i]` (`None`: a new column). This is the form a change
+    /// travels in, say over the wire; [`sources`](Self::sources) gives it back.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::SourceCountMismatch`] unless there is one source per column.
+    pub fn new(step: Step, schema: TableSchema, sources: Vec<Option<String>>) -> Result<Self> {
+        let columns = schema.arrow().fields().len();
+        if sources.len() != columns {
+            return Err(CoreError::SourceCountMismatch {
+                columns,
+                sources: sources.len(),
+            });
+        }
+        Ok(Self::new_unchecked(step, schema, sources))
+    }
+
+    /// [`new`](Self::new) for sources the caller built one per column.
+    pub(crate) fn new_unchecked(
+        step: Step,
+        schema: TableSchema,
+        sources: Vec<Option<String>>,
+    ) -> Self {
         Self {
             step,
             schema,
@@ -80,8 +103,8 @@ impl SchemaChange {
     }
 
     /// The same change as the first half of a resync: [`apply`](Self::apply) then drops the rows,
-    /// which the reset update that follows replaces.
-    pub(crate) fn for_resync(mut self) -> Self {
+    /// which the [reset](crate::TableUpdate::reset) update that follows replaces.
+    pub fn for_resync(mut self) -> Self {
         self.resync = true;
         self
     }
@@ -109,7 +132,7 @@ impl SchemaChange {
                 Some(previous.arrow().field(index).name().clone())
             })
             .collect();
-        Self::new(step, schema.clone(), sources)
+        Self::new_unchecked(step, schema.clone(), sources)
     }
 
     /// The step at which the new schema takes effect.
@@ -120,6 +143,12 @@ impl SchemaChange {
     /// The new schema.
     pub fn schema(&self) -> &TableSchema {
         &self.schema
+    }
+
+    /// Per column of the new schema, the name in the previous schema of the column it continues
+    /// (`None`: a new column).
+    pub fn sources(&self) -> &[Option<String>] {
+        &self.sources
     }
 
     /// The name in the previous schema of the column `column` continues; `None` for a new column

@@ -30,13 +30,15 @@
 //! * [`position_of`](Snapshot::position_of), [`key_at`](Snapshot::key_at) and
 //!   [`contains_key`](Snapshot::contains_key) are O(log n) (a prefix index of chunk row counts,
 //!   then a binary search inside one chunk).
-//! * [`project`](Snapshot::project) and [`batches`](Snapshot::batches) are O(c) and copy no
-//!   values.
+//! * [`rows_at`](Snapshot::rows_at) (a viewport by position) is O(log n + chunks in range);
+//!   [`project`](Snapshot::project) and [`batches`](Snapshot::batches) are O(c). None of them
+//!   copies values.
 //! * [`concat`](Snapshot::concat), [`to_update`](Snapshot::to_update),
 //!   [`key_vec`](Snapshot::key_vec) and [`to_key_set`](Snapshot::to_key_set) are O(n): they
 //!   materialize the whole table.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
@@ -263,6 +265,32 @@ impl Snapshot {
         })
     }
 
+    /// The rows at positions `positions` (clamped to the table) in key order, as zero-copy
+    /// slices of the chunks they fall in, each with its keys: a viewport or a page without a
+    /// scan. Finding the first chunk is O(log n); each further chunk in the range is O(1).
+    pub fn rows_at(
+        &self,
+        positions: Range<usize>,
+    ) -> impl Iterator<Item = (&[RowKey], RecordBatch)> + '_ {
+        let end = positions.end.min(self.num_rows());
+        let start = positions.start.min(end);
+        let first = self
+            .starts
+            .partition_point(|chunk_start| *chunk_start <= start);
+        let first = first.saturating_sub(1);
+        self.chunks
+            .iter()
+            .zip(self.starts.iter())
+            .skip(first)
+            .take_while(move |(_, chunk_start)| **chunk_start < end)
+            .map(move |(chunk, chunk_start)| {
+                let from = start.saturating_sub(*chunk_start);
+                let to = (end - chunk_start).min(chunk.num_rows());
+                let keys = chunk.keys().get(from..to).unwrap_or_default();
+                (keys, chunk.batch().slice(from, to - from))
+            })
+    }
+
     /// The row keys, ascending.
     pub fn keys(&self) -> impl Iterator<Item = RowKey> + '_ {
         self.chunks
@@ -456,8 +484,9 @@ fn cut(keys: Vec<RowKey>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Ch
         .collect()
 }
 
-/// Chunks built from keys and rows in key order with `bounds`' size rules (used for rows added
-/// past the end of a table).
+/// Pushes rows (keys ascending, after every key already in `builder`) onto `builder` as one
+/// chunk, which the builder's size rules split or merge (used for rows added past the end of a
+/// table).
 pub(crate) fn chunks_of(
     builder: &mut ChunkListBuilder,
     keys: &[RowKey],

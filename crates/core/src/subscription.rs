@@ -300,7 +300,7 @@ impl Subscription {
             previous.or(entry.map(|entry| (&entry.previous, entry.previous_columns.as_ref())));
         let change = match previous {
             Some((schema, ids)) => SchemaChange::between(step, schema, ids, &target.0, &target.1),
-            None => SchemaChange::new(step, target.0.clone(), vec![None; target.1.len()]),
+            None => SchemaChange::new_unchecked(step, target.0.clone(), vec![None; target.1.len()]),
         };
         if resync { change.for_resync() } else { change }
     }

@@ -15,7 +15,10 @@
 //! 5. projection commutes with applying;
 //! 6. a blink table holds exactly the last step's rows;
 //! 7. a reader resuming from any step it held (`subscribe_from`) ends equal to the table,
-//!    through coalescing while the steps are in reach and a reset otherwise.
+//!    through coalescing while the steps are in reach and a reset otherwise;
+//! 8. schema changes (a column renamed and renamed back, between random updates) reach every
+//!    subscriber as events, whatever its capacity and reading pace, and its copy stays equal
+//!    to the table.
 //!
 //! Every table here is cut into chunks of at most [`MAX_ROWS`] rows, so that nearly every step
 //! splits or merges chunks; [`chunks_split_and_merge_under_random_updates`] checks that they do,
@@ -24,362 +27,16 @@
 // Test code: a failed unwrap is a test failure with a clear message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+mod model;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use model::*;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use tableshare_core::{
-    AddedRows, ChunkBounds, ChunkStats, ColumnChange, LiveTable, LiveTableOptions, RowKey, RowSet,
-    Snapshot, Step, SubscribeOptions, TableSchema, TableUpdate,
+    AddedRows, ChunkStats, LiveTable, RowSet, Step, SubscribeOptions, TableEvent, TableUpdate,
 };
-
-// ---------------------------------------------------------------------------------------------
-// The plain model.
-
-#[derive(Clone, Debug, PartialEq)]
-struct Row {
-    id: i64,
-    name: Option<String>,
-    value: Option<f64>,
-}
-
-type Model = BTreeMap<RowKey, Row>;
-
-const COLUMNS: [&str; 3] = ["id", "name", "value"];
-
-/// Explicitly chosen keys come from this small range so that keys get reused; appended keys
-/// start above the largest key ever used.
-const KEY_SPACE: u64 = 40;
-
-/// The largest chunk of every table and snapshot in these tests: small, so that random updates
-/// split and merge chunks all the time.
-const MAX_ROWS: usize = 4;
-
-fn bounds() -> ChunkBounds {
-    ChunkBounds::new(MAX_ROWS)
-}
-
-fn options() -> LiveTableOptions {
-    LiveTableOptions::default().with_chunk_bounds(bounds())
-}
-
-fn empty() -> Snapshot {
-    Snapshot::empty(schema()).with_chunk_bounds(bounds())
-}
-
-/// Checks the chunk layout and rank/select of `snapshot` against its keys.
-fn check_positions(snapshot: &Snapshot) -> Result<(), TestCaseError> {
-    prop_assert!(
-        snapshot
-            .chunks()
-            .all(|c| c.num_rows() > 0 && c.num_rows() <= MAX_ROWS)
-    );
-    let keys = snapshot.key_vec();
-    prop_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
-    for (position, key) in keys.iter().enumerate() {
-        prop_assert_eq!(snapshot.position_of(*key), Some(position));
-        prop_assert_eq!(snapshot.key_at(position), Some(*key));
-    }
-    prop_assert_eq!(snapshot.key_at(keys.len()), None);
-    prop_assert_eq!(snapshot.position_of(KEY_SPACE * 1000), None);
-    Ok(())
-}
-
-fn schema() -> TableSchema {
-    let arrow = Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("value", DataType::Float64, true),
-    ]);
-    TableSchema::new(Arc::new(arrow), ["id"]).unwrap()
-}
-
-fn batch<'a>(rows: impl IntoIterator<Item = &'a Row>) -> RecordBatch {
-    let rows: Vec<&Row> = rows.into_iter().collect();
-    RecordBatch::try_new(
-        schema().arrow().clone(),
-        vec![
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.id))),
-            Arc::new(rows.iter().map(|r| r.name.clone()).collect::<StringArray>()),
-            Arc::new(rows.iter().map(|r| r.value).collect::<Float64Array>()),
-        ],
-    )
-    .unwrap()
-}
-
-/// The rows of a snapshot with any subset of the columns; absent columns read as defaults.
-fn rows_of(snapshot: &Snapshot) -> Model {
-    let batch = snapshot.concat().unwrap();
-    let id = batch
-        .column_by_name("id")
-        .map(|c| c.as_primitive::<Int64Type>().clone());
-    let name = batch
-        .column_by_name("name")
-        .map(|c| c.as_string::<i32>().clone());
-    let value = batch
-        .column_by_name("value")
-        .map(|c| c.as_primitive::<Float64Type>().clone());
-    snapshot
-        .keys()
-        .enumerate()
-        .map(|(i, key)| {
-            let row = Row {
-                id: id.as_ref().map_or(0, |a| a.value(i)),
-                name: name
-                    .as_ref()
-                    .and_then(|a| a.is_valid(i).then(|| a.value(i).to_owned())),
-                value: value
-                    .as_ref()
-                    .and_then(|a| a.is_valid(i).then(|| a.value(i))),
-            };
-            (key, row)
-        })
-        .collect()
-}
-
-/// The model restricted to `columns`, in the same defaults-for-absent form as [`rows_of`].
-fn project_model(model: &Model, columns: &[&str]) -> Model {
-    model
-        .iter()
-        .map(|(key, row)| {
-            let row = Row {
-                id: if columns.contains(&"id") { row.id } else { 0 },
-                name: if columns.contains(&"name") {
-                    row.name.clone()
-                } else {
-                    None
-                },
-                value: if columns.contains(&"value") {
-                    row.value
-                } else {
-                    None
-                },
-            };
-            (*key, row)
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Random plans, interpreted against the model into valid updates.
-
-#[derive(Clone, Debug)]
-enum NewValue {
-    Id(i64),
-    Name(Option<String>),
-    Value(Option<f64>),
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    /// Remove existing rows, add rows under chosen keys (fresh, reused, or removed in this same
-    /// step), and change single columns of rows that stay.
-    Change {
-        removals: Vec<Index>,
-        additions: Vec<(u64, Row)>,
-        changes: Vec<(Index, NewValue)>,
-    },
-    /// Add rows under keys the table assigns.
-    Append(Vec<Row>),
-}
-
-fn row() -> impl Strategy<Value = Row> {
-    (
-        -50i64..50,
-        proptest::option::of("[a-c]{0,3}"),
-        proptest::option::of((-100i32..100).prop_map(|v| f64::from(v) / 4.0)),
-    )
-        .prop_map(|(id, name, value)| Row { id, name, value })
-}
-
-fn new_value() -> impl Strategy<Value = NewValue> {
-    prop_oneof![
-        (-50i64..50).prop_map(NewValue::Id),
-        proptest::option::of("[x-z]{1,2}").prop_map(NewValue::Name),
-        proptest::option::of(-10i32..10).prop_map(|v| NewValue::Value(v.map(f64::from))),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (
-            proptest::collection::vec(any::<Index>(), 0..4),
-            proptest::collection::vec((0..KEY_SPACE, row()), 0..5),
-            proptest::collection::vec((any::<Index>(), new_value()), 0..5),
-        )
-            .prop_map(|(removals, additions, changes)| Op::Change { removals, additions, changes }),
-        1 => proptest::collection::vec(row(), 0..4).prop_map(Op::Append),
-    ]
-}
-
-fn ops(steps: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Op>> {
-    proptest::collection::vec(op(), steps)
-}
-
-/// One planned step made concrete: the update (producing `step`) and the model after it.
-#[derive(Clone, Debug)]
-struct Planned {
-    update: TableUpdate,
-    after: Model,
-    /// For appends: the rows, to drive `LiveTable::append` instead of `apply`.
-    appended: Option<Vec<Row>>,
-}
-
-/// Interprets `op` against `model` (whose largest key ever is tracked by `next_key`).
-fn plan(op: &Op, model: &Model, next_key: &mut RowKey, step: Step) -> Planned {
-    let existing: Vec<RowKey> = model.keys().copied().collect();
-    let mut after = model.clone();
-    let mut removed = BTreeSet::new();
-    let mut added: BTreeMap<RowKey, Row> = BTreeMap::new();
-    let mut changes: BTreeMap<&str, BTreeMap<RowKey, NewValue>> = BTreeMap::new();
-    let mut appended = None;
-    match op {
-        Op::Change {
-            removals,
-            additions,
-            changes: planned,
-        } => {
-            if !existing.is_empty() {
-                removed.extend(removals.iter().map(|i| existing[i.index(existing.len())]));
-            }
-            for key in &removed {
-                after.remove(key);
-            }
-            let remaining: Vec<RowKey> = after.keys().copied().collect();
-            for (key, row) in additions {
-                if !after.contains_key(key) {
-                    added.insert(*key, row.clone());
-                }
-            }
-            if !remaining.is_empty() {
-                for (index, value) in planned {
-                    let key = remaining[index.index(remaining.len())];
-                    let column = match value {
-                        NewValue::Id(_) => "id",
-                        NewValue::Name(_) => "name",
-                        NewValue::Value(_) => "value",
-                    };
-                    changes
-                        .entry(column)
-                        .or_default()
-                        .insert(key, value.clone());
-                }
-            }
-        }
-        Op::Append(rows) => {
-            for row in rows {
-                added.insert(*next_key + added.len() as u64, row.clone());
-            }
-            appended = Some(rows.clone());
-        }
-    }
-    if let Some(last) = added.keys().last() {
-        *next_key = (*next_key).max(last + 1);
-    }
-    for (key, row) in &added {
-        after.insert(*key, row.clone());
-    }
-    let mut column_changes = Vec::new();
-    for (column, values) in &changes {
-        let keys: Vec<RowKey> = values.keys().copied().collect();
-        let array: ArrayRef = match *column {
-            "id" => Arc::new(Int64Array::from_iter_values(values.values().map(
-                |v| match v {
-                    NewValue::Id(id) => *id,
-                    _ => unreachable!(),
-                },
-            ))),
-            "name" => Arc::new(
-                values
-                    .values()
-                    .map(|v| match v {
-                        NewValue::Name(name) => name.clone(),
-                        _ => unreachable!(),
-                    })
-                    .collect::<StringArray>(),
-            ),
-            _ => Arc::new(
-                values
-                    .values()
-                    .map(|v| match v {
-                        NewValue::Value(value) => *value,
-                        _ => unreachable!(),
-                    })
-                    .collect::<Float64Array>(),
-            ),
-        };
-        for (key, value) in values {
-            let row = after.get_mut(key).unwrap();
-            match value {
-                NewValue::Id(id) => row.id = *id,
-                NewValue::Name(name) => row.name = name.clone(),
-                NewValue::Value(v) => row.value = *v,
-            }
-        }
-        column_changes.push(ColumnChange::new(*column, keys, array).unwrap());
-    }
-    let added_rows =
-        AddedRows::new(added.keys().copied().collect(), batch(added.values())).unwrap();
-    let update = TableUpdate::new(
-        step,
-        removed.into_iter().collect(),
-        added_rows,
-        column_changes,
-    )
-    .unwrap();
-    Planned {
-        update,
-        after,
-        appended,
-    }
-}
-
-/// Plans every op in turn from the empty table: step `i + 1` is `result[i]`.
-fn plan_all(ops: &[Op]) -> Vec<Planned> {
-    let mut model = Model::new();
-    let mut next_key = 0;
-    let mut planned = Vec::with_capacity(ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        let step = plan(op, &model, &mut next_key, i as Step + 1);
-        model = step.after.clone();
-        planned.push(step);
-    }
-    planned
-}
-
-/// Drives `table` through one planned step (appends through `append`, the rest via `apply`).
-fn drive(table: &LiveTable, planned: &Planned) -> Step {
-    match &planned.appended {
-        Some(rows) => table.append(batch(rows)).unwrap(),
-        None => table.apply(planned.update.clone()).unwrap(),
-    }
-}
-
-/// The state before step `step` (0-based index into `planned`), as a snapshot.
-fn state_before(planned: &[Planned], index: usize) -> Snapshot {
-    let mut snapshot = empty();
-    for p in &planned[..index] {
-        snapshot = snapshot.apply(&p.update).unwrap();
-    }
-    snapshot
-}
-
-fn coalesce_run(run: &[Planned]) -> TableUpdate {
-    let mut updates = run.iter().map(|p| p.update.clone());
-    let first = updates.next().unwrap();
-    updates.fold(first, |acc, next| acc.coalesce(next).unwrap())
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(128)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The properties.
@@ -611,6 +268,52 @@ proptest! {
         }
         if !in_reach {
             prop_assert_eq!(subscription.resyncs(), 1);
+        }
+    }
+
+    /// 8. Schema changes are events in the stream: with a column renamed (and renamed back two
+    ///    steps later) at random steps, a subscriber of any capacity reading at any pace applies
+    ///    what it receives and stays equal to the table.
+    #[test]
+    fn schema_changes_reach_subscribers(
+        ops in ops(1..16),
+        renames in proptest::collection::btree_set(0usize..16, 0..4),
+        capacity in 1usize..6,
+        read_every in 1usize..4,
+    ) {
+        let planned = plan_all(&ops);
+        let table = LiveTable::new(schema(), options());
+        let subscribe = SubscribeOptions::default().with_capacity(capacity);
+        let (mut mirror, mut subscription) = table.subscribe_with(subscribe).unwrap();
+        let mut changes = 0;
+        for (i, p) in planned.iter().enumerate() {
+            if renames.contains(&i) {
+                table.change_schema(renamed(), &[("value", "price")]).unwrap();
+                drive_renamed(&table, p);
+                table.change_schema(schema(), &[("price", "value")]).unwrap();
+            } else {
+                drive(&table, p);
+            }
+            if (i + 1) % read_every == 0 {
+                while let Some(event) = subscription.try_next() {
+                    let event = event.unwrap();
+                    if let TableEvent::SchemaChange(change) = &event {
+                        changes += 1;
+                        let renamed = change.renames();
+                        prop_assert!(renamed.len() <= 1, "{:?}", renamed);
+                    }
+                    mirror = event.apply_to(&mirror).unwrap();
+                }
+                prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+            }
+        }
+        while let Some(event) = subscription.try_next() {
+            mirror = event.unwrap().apply_to(&mirror).unwrap();
+        }
+        prop_assert_eq!(&mirror, &table.snapshot().unwrap());
+        prop_assert_eq!(rows_of(&mirror), planned.last().unwrap().after.clone());
+        if !renames.iter().any(|i| *i < planned.len()) {
+            prop_assert_eq!(changes, 0);
         }
     }
 }

@@ -40,7 +40,8 @@ pub mod storage {
 }
 
 pub use tableshare_core::{
-    LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableSchema, TableUpdate,
+    LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableEvent, TableSchema,
+    TableUpdate,
 };
 pub use tableshare_storage::{Catalog, Table};
 pub use tableshare_uri::{CloudUri, DirectUri, TableUri, WorkerUri};

@@ -273,3 +273,33 @@ fn concurrent_writers_and_subscribers_stay_in_lockstep() {
         }
     });
 }
+
+/// Regression guard for the cost of a step: a one-row append to a table of several full chunks
+/// rebuilds at most the tail chunk and shares every other chunk with the previous snapshot, so
+/// its work does not grow with the table.
+#[test]
+fn an_append_shares_every_chunk_but_the_tail() {
+    let rows: Vec<Row> = (0..200_000u64)
+        .map(|key| (key, key as i64, None, None))
+        .collect();
+    let start = Snapshot::new(schema(), 1, crate::test_support::keys(&rows), batch(&rows)).unwrap();
+    let table = LiveTable::from_snapshot(start, LiveTableOptions::default());
+    for _ in 0..50 {
+        let before = table.snapshot().unwrap();
+        table.append(batch(&[A])).unwrap();
+        let after = table.snapshot().unwrap();
+        let shared = before
+            .chunk_list()
+            .iter()
+            .zip(after.chunk_list())
+            .take_while(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert!(
+            shared + 1 >= before.num_chunks(),
+            "{shared} of {} shared",
+            before.num_chunks()
+        );
+        assert!(after.num_chunks() <= before.num_chunks() + 1);
+    }
+    assert_eq!(table.snapshot().unwrap().num_rows(), 200_050);
+}

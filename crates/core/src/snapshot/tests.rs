@@ -184,6 +184,30 @@ fn positions_rank_and_select_across_chunks() {
 }
 
 #[test]
+fn rows_by_position_without_a_scan() {
+    let rows = [A, B, C, D, E];
+    let snapshot = chunked(1, &rows, 2);
+    let check = |positions: Range<usize>, expected: &[&[RowKey]]| {
+        let got: Vec<Vec<RowKey>> = snapshot
+            .rows_at(positions.clone())
+            .map(|(keys, batch)| {
+                assert_eq!(keys.len(), batch.num_rows());
+                keys.to_vec()
+            })
+            .collect();
+        assert_eq!(got, expected, "{positions:?}");
+    };
+    check(0..5, &[&[1, 5], &[9, 12], &[20]]);
+    check(1..4, &[&[5], &[9, 12]]);
+    check(3..4, &[&[12]]);
+    check(4..99, &[&[20]]);
+    check(2..2, &[]);
+    check(7..9, &[]);
+    let (_, page) = snapshot.rows_at(1..3).last().unwrap();
+    assert_eq!(page, batch(&[C]), "values come with their keys");
+}
+
+#[test]
 fn batches_are_bounded_and_concat_is_the_whole_table() {
     let rows = [A, B, C, D, E];
     let snapshot = chunked(1, &rows, 3);

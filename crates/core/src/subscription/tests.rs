@@ -184,6 +184,17 @@ fn schema_changes_are_events_between_updates() {
     assert_eq!(change.renames(), [("value", "price")]);
     assert_eq!(change.source_of("venue"), None);
     assert!(!change.is_resync());
+    // The change survives a trip through its parts (the form it travels in).
+    let parts = SchemaChange::new(3, change.schema().clone(), change.sources().to_vec());
+    assert_eq!(parts.unwrap(), *change);
+    let short = SchemaChange::new(3, renamed_schema(), vec![None]).unwrap_err();
+    assert!(matches!(
+        short,
+        CoreError::SourceCountMismatch {
+            columns: 3,
+            sources: 1
+        }
+    ));
     assert_eq!(copy, table.snapshot().unwrap());
     assert_eq!(copy.schema(), &renamed_schema());
     // The table is not failed and takes updates under the new schema.
@@ -236,6 +247,21 @@ fn bad_schema_changes_leave_the_table_unchanged() {
         &[("name", "price")],
         r#"ColumnTypeMismatch { column: "price", expected: Float64, found: Utf8 }"#,
     );
+    // A new column that may not be null cannot start out null while the table has rows.
+    let mut fields: Vec<Field> = schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("required", DataType::Int64, false));
+    let strict = TableSchema::new(Arc::new(Schema::new(fields)), ["id"]).unwrap();
+    let error = table.change_schema(strict, &[]).unwrap_err();
+    assert_eq!(
+        format!("{error:?}"),
+        r#"NullInNonNullableColumn { column: "required", nulls: 1 }"#
+    );
+    assert_eq!((table.step(), table.schema()), (1, schema()));
 }
 
 #[tokio::test(flavor = "current_thread")]

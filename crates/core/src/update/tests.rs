@@ -228,6 +228,34 @@ fn validation_against_keys() {
     );
 }
 
+/// Regression guard for resyncs: a reset swallows what came before it, and what follows a reset
+/// stays part of it, so a lagging reader's reset can be coalesced like any update.
+#[test]
+fn resets_coalesce() {
+    let reset = |step, rows: &[Row]| TableUpdate::reset(step, added(rows));
+    // Reset, then a change of a row it added and a removal: still a reset.
+    let after_reset = vec![
+        reset(2, &[A, B]),
+        update(3, &[1], &[C], vec![ids(&[2], &[21])]),
+    ];
+    check(&[A, C], after_reset.clone(), &[(2, 21, Some("b"), None), C]);
+    let mut updates = after_reset.into_iter();
+    let first = updates.next().unwrap();
+    let both = first.coalesce(updates.next().unwrap()).unwrap();
+    assert!(both.is_reset() && both.removed().is_empty() && both.modified().is_empty());
+    // Anything, then a reset: the reset alone.
+    let before_reset = vec![update(2, &[1], &[], vec![]), reset(3, &[C])];
+    check(&[A, B], before_reset.clone(), &[C]);
+    let mut updates = before_reset.into_iter();
+    let first = updates.next().unwrap();
+    let last = updates.next().unwrap();
+    assert_eq!(first.coalesce(last.clone()).unwrap(), last);
+    assert!(
+        !reset(4, &[]).is_empty(),
+        "a reset to nothing still empties the table"
+    );
+}
+
 #[test]
 fn coalescing_rejects_disorder_and_other_schemas() {
     let later = update(2, &[], &[], vec![]);
