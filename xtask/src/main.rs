@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod s3;
+mod venv;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>

@@ -45,7 +45,11 @@ impl S3Server {
     /// Installs moto if needed, starts it, creates the test bucket.
     pub(crate) fn start(root: &Path) -> Result<Self> {
         let work = target_dir(root).join("xtask");
-        let python = ensure_venv(root, &work)?;
+        let python = crate::venv::ensure(
+            &work.join("moto-venv"),
+            &root.join("xtask/s3/requirements.txt"),
+            "moto",
+        )?;
         let port = free_port()?;
         let log_path = work.join("moto.log");
         let log = std::fs::File::create(&log_path)
@@ -117,57 +121,6 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
-}
-
-/// Creates the venv with the pinned moto unless it already has it; returns its python.
-fn ensure_venv(root: &Path, work: &Path) -> Result<PathBuf> {
-    let venv = work.join("moto-venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join("xtask/s3/requirements.txt");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(python);
-    }
-    println!("==> s3: installing moto into {}", venv.display());
-    let started = Instant::now();
-    std::fs::create_dir_all(work)?;
-    run(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    )?;
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-        "pip install -r xtask/s3/requirements.txt",
-    )?;
-    std::fs::write(&stamp, wanted)?;
-    println!(
-        "<== s3: moto installed in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(python)
-}
-
-fn run(command: &mut Command, what: &str) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
 }
 
 /// A loopback port nobody listens on right now (the OS picks it).

@@ -37,7 +37,11 @@ impl Sides {
     /// Installs the peers (once per pin set) and builds tableshare's program.
     pub(crate) fn prepare(root: &Path) -> Result<Self> {
         let bench_dir = root.join(".bench");
-        let python = ensure_venv(root, &bench_dir)?;
+        let python = crate::venv::ensure(
+            &bench_dir.join("venv"),
+            &root.join("xtask/bench/requirements.txt"),
+            "the benchmark peers",
+        )?;
         let ours = build_bench(root, "tableshare-storage", "storage")?;
         Ok(Self {
             ours,
@@ -159,46 +163,9 @@ fn executable(stdout: &[u8], name: &str, kind: &str) -> Result<PathBuf> {
     bail!("cargo built no `{name}` {kind} executable")
 }
 
-/// Creates `.bench/venv` with the pinned peers unless it already has them; returns its python.
-fn ensure_venv(root: &Path, bench_dir: &Path) -> Result<PathBuf> {
-    let venv = bench_dir.join("venv");
-    let python = venv.join("bin/python");
-    let requirements = root.join("xtask/bench/requirements.txt");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(python);
-    }
-    println!("==> installing the benchmark peers into {}", venv.display());
-    std::fs::create_dir_all(bench_dir)?;
-    check_status(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv",
-    )?;
-    check_status(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "-r"])
-            .arg(&requirements),
-        "pip install -r xtask/bench/requirements.txt",
-    )?;
-    std::fs::write(&stamp, wanted)?;
-    Ok(python)
-}
-
 /// Writes every dirty page to disk (`sync`), so the next measurement pays for its own IO only.
 pub(crate) fn flush_page_cache() -> Result<()> {
-    check_status(&mut Command::new("sync"), "sync")
-}
-
-fn check_status(command: &mut Command, what: &str) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
+    crate::venv::run_checked(&mut Command::new("sync"), "sync")
 }
 
 /// Runs a command whose last JSON line on stdout is the result; stderr passes through as
