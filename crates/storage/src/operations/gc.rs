@@ -15,7 +15,9 @@
 //!    which writers enforce (`CatalogOptions::max_commit_duration`, see `crate::commit`).
 //! 3. **Sweep** data files and deletion vectors that no kept manifest references, but only those
 //!    older than the age guard: a writer may have put files for a commit it has not made yet,
-//!    so the guard must exceed the longest time between writing a file and committing.
+//!    so the guard must exceed the longest time between writing a file and committing. Ages
+//!    are measured from when the collection started, and a file's modification time is taken
+//!    as up to a second later than the store reports (S3 rounds it down to whole seconds).
 //!
 //! [`Catalog::gc`] runs this on every table the catalog references (so pins of snapshots of
 //! dropped tables are honoured), removes the directories of dropped or orphaned tables once
@@ -86,6 +88,23 @@ pub struct GcReport {
 
 fn cutoff(now: u64, d: Duration) -> u64 {
     now.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How coarse a store's modification times may be. S3 (and servers emulating it) report
+/// `LastModified` in whole seconds, rounded down, so a file written at 12.9 s reads back as
+/// written at 12 s: up to a second older than it is.
+const TIMESTAMP_GRANULARITY: Duration = Duration::from_secs(1);
+
+/// The newest modification time (ms) a file may show and still be swept under `age_guard`: the
+/// guard measured from `now`, widened by [`TIMESTAMP_GRANULARITY`] so that a store's rounding
+/// never makes a file look older than the guard when it is not. A guard of zero is the caller
+/// saying no writer is running; it is taken as it is.
+fn file_cutoff(now: u64, age_guard: Duration) -> u64 {
+    if age_guard.is_zero() {
+        now
+    } else {
+        cutoff(now, age_guard + TIMESTAMP_GRANULARITY)
+    }
 }
 
 /// Collects one table directory, keeping the versions the catalog's snapshots pin. The pins are
@@ -161,7 +180,7 @@ pub(crate) async fn collect_table(
         .collect::<BTreeSet<u64>>()
         .into_iter()
         .collect();
-    let file_cutoff = cutoff(now, options.age_guard);
+    let sweep_before = file_cutoff(now, options.age_guard);
     for sub in ["data", "dv"] {
         for (name, meta) in store.root.list(&store.rel(sub)).await? {
             let rel = name
@@ -171,7 +190,7 @@ pub(crate) async fn collect_table(
                 continue;
             }
             let modified = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
-            if modified > file_cutoff {
+            if modified > sweep_before {
                 report.files_guarded += 1;
                 continue;
             }
@@ -257,7 +276,7 @@ impl Catalog {
         }
         // Directories of dropped (or never registered) tables.
         let now = now_ms();
-        let file_cutoff = cutoff(now, options.age_guard);
+        let sweep_before = file_cutoff(now, options.age_guard);
         let root = &self.shared.root;
         let mut by_dir: std::collections::BTreeMap<
             String,
@@ -279,7 +298,7 @@ impl Catalog {
         }
         for (_, objects) in by_dir {
             if objects.iter().all(|(_, m)| {
-                u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0) <= file_cutoff
+                u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0) <= sweep_before
             }) {
                 for (name, meta) in objects {
                     root.delete(&name).await?;
