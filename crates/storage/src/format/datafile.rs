@@ -75,7 +75,7 @@ pub(crate) fn encode_data_file(
     let schema = Arc::new(Schema::new(fields));
     let file_batch = RecordBatch::try_new(Arc::clone(&schema), columns)
         .map_err(StorageError::arrow("building a data file"))?;
-    let props = writer_properties();
+    let props = writer_properties(&file_batch);
     // Reserve about what the encoded file will take (Parquet with snappy is usually well under
     // the Arrow size), so the output buffer is not copied over and over as it grows.
     let mut buf = Vec::with_capacity(file_batch.get_array_memory_size() / 2 + 4096);
@@ -149,18 +149,86 @@ fn chunk_hashes(bytes: &[u8], row_groups: &[RowGroupMetaData]) -> Option<(String
 /// decodes little (docs/format.md, "Row groups").
 pub(crate) const ROW_GROUP_ROWS: usize = 1 << 16;
 
-/// The Parquet writer settings of data files: snappy; row groups of [`ROW_GROUP_ROWS`]; the
-/// ascending `_row_key` column is delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in
-/// a few bytes per page) and never dictionary-encoded (every key is distinct, so a dictionary
-/// is pure cost).
-fn writer_properties() -> WriterProperties {
+/// The Parquet writer settings of a data file holding `batch` (its fields under their file
+/// names): snappy; row groups of [`ROW_GROUP_ROWS`]; the ascending `_row_key` column is
+/// delta-encoded (DELTA_BINARY_PACKED stores a contiguous run in a few bytes per page) and
+/// never dictionary-encoded (every key is distinct, so a dictionary is pure cost); any other
+/// column gets a dictionary only where a sample says it pays ([`dictionary_pays`]).
+fn writer_properties(batch: &RecordBatch) -> WriterProperties {
     let keys = ColumnPath::from(ROW_KEY_COLUMN);
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_column_dictionary_enabled(keys.clone(), false)
-        .set_column_encoding(keys, Encoding::DELTA_BINARY_PACKED)
-        .build()
+        .set_column_encoding(keys, Encoding::DELTA_BINARY_PACKED);
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()).skip(1) {
+        if !dictionary_pays(column) {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    builder.build()
+}
+
+/// Rows sampled to decide whether a column's dictionary pays.
+const DICTIONARY_SAMPLE_ROWS: usize = 4096;
+
+/// Whether dictionary-encoding `column` pays: its first [`DICTIONARY_SAMPLE_ROWS`] rows repeat
+/// values (at most half of them distinct). Parquet starts a fresh dictionary in every row group
+/// and only gives up on it once it outgrows the dictionary page limit, so on high-cardinality
+/// columns (ids, measurements, unique names) it interns and rehashes every value of every row
+/// group for nothing: that was a third of the time of a large write. Types the sample cannot
+/// judge (nested, booleans) keep Parquet's default.
+fn dictionary_pays(column: &ArrayRef) -> bool {
+    let n = column.len().min(DICTIONARY_SAMPLE_ROWS);
+    if n < 64 {
+        return true;
+    }
+    distinct_in(&column.slice(0, n)).is_none_or(|distinct| distinct * 2 <= n)
+}
+
+/// The number of distinct values of `sample` (nulls of primitive columns count by their
+/// slot's bytes), or `None` for types this does not judge.
+fn distinct_in(sample: &ArrayRef) -> Option<usize> {
+    use arrow_array::cast::AsArray;
+    use std::collections::HashSet;
+    fn count<'a>(values: impl Iterator<Item = &'a [u8]>) -> usize {
+        values.collect::<HashSet<&[u8]>>().len()
+    }
+    let distinct = match sample.data_type() {
+        DataType::Utf8 => count(
+            sample
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::as_bytes),
+        ),
+        DataType::LargeUtf8 => count(
+            sample
+                .as_string::<i64>()
+                .iter()
+                .flatten()
+                .map(str::as_bytes),
+        ),
+        DataType::Utf8View => count(sample.as_string_view().iter().flatten().map(str::as_bytes)),
+        DataType::Binary => count(sample.as_binary::<i32>().iter().flatten()),
+        DataType::LargeBinary => count(sample.as_binary::<i64>().iter().flatten()),
+        DataType::BinaryView => count(sample.as_binary_view().iter().flatten()),
+        DataType::Boolean => return None,
+        other if other.is_primitive() => {
+            let width = other.primitive_width()?;
+            let data = sample.to_data();
+            let start = data.offset().checked_mul(width)?;
+            let bytes = data
+                .buffers()
+                .first()?
+                .as_slice()
+                .get(start..start.checked_add(data.len().checked_mul(width)?)?)?;
+            count(bytes.chunks_exact(width))
+        }
+        _ => return None,
+    };
+    Some(distinct)
 }
 
 /// How the rows of one write are cut into data files.
@@ -401,6 +469,51 @@ mod tests {
                 "{cut}: {err:?}"
             );
         }
+    }
+
+    // Guards the dictionary choice: columns whose sample repeats values get a dictionary,
+    // high-cardinality ones (unique ids, unique strings, a sliced column) are written plain,
+    // and the file says so in its column chunk encodings.
+    #[test]
+    fn dictionaries_only_where_values_repeat() {
+        let n = 10_000_i64;
+        let unique: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        let few: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 7)));
+        let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("u{i}")),
+        ));
+        let cities: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| ["a", "b"][(i % 2) as usize]),
+        ));
+        assert!(!dictionary_pays(&unique));
+        assert!(!dictionary_pays(&unique.slice(5000, 5000)));
+        assert!(dictionary_pays(&few));
+        assert!(!dictionary_pays(&names));
+        assert!(dictionary_pays(&cities));
+        assert!(
+            dictionary_pays(&unique.slice(0, 10)),
+            "too few rows to judge"
+        );
+        let bools: ArrayRef = Arc::new(BooleanArray::from(vec![true; 100]));
+        assert_eq!(distinct_in(&bools), None);
+
+        let schema = Arc::new(Schema::new(vec![
+            with_column_id(&Field::new("unique", DataType::Int64, false), 0),
+            with_column_id(&Field::new("few", DataType::Int64, false), 1),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![unique, few]).unwrap();
+        let keys = UInt64Array::from_iter_values(0..u64::try_from(n).unwrap());
+        let f = encode_data_file("t", &keys, &batch).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f.bytes).unwrap();
+        let group = reader.metadata().row_group(0);
+        let dictionary = |i: usize| {
+            group
+                .column(i)
+                .encodings()
+                .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY))
+        };
+        assert!(!dictionary(1), "unique column written plain");
+        assert!(dictionary(2), "repeating column dictionary-encoded");
     }
 
     // Guards the cutting of big writes into files: small writes stay one file, parts are
