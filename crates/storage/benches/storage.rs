@@ -11,12 +11,14 @@
 //! - `appends WORKDIR APPENDS APPEND_ROWS TRAVEL`: one round of the appends and the reads. An
 //!   empty table is created (not timed), then APPENDS inserts of APPEND_ROWS rows each are timed
 //!   one by one on the open handle (`append_p50_s`, `append_p95_s`, `append_p99_s`). Background
-//!   compaction is on (the default): a compaction that an insert starts commits its own version
-//!   while later appends run, and that contention is part of what is measured
-//!   (`background_compactions` counts those that landed before the last append,
+//!   compaction is on (the default): a compaction that an insert starts merges while later
+//!   appends run, and lands either inside the next append (which commits the finished merge
+//!   with its rows) or as its own version; that contention is part of what is measured
+//!   (`background_compactions` counts merges that landed before the last append, either way,
 //!   `background_compactions_after` those that landed after it, `files_after_appends` the files
-//!   the last append left; `appends_beside_compaction` counts the appends during which one
-//!   committed, `appends_at_p99_beside_compaction` those at or above p99).
+//!   the last append left; `appends_beside_compaction` counts the appends that committed a merge
+//!   or during which a compaction committed, `appends_at_p99_beside_compaction` those at or
+//!   above p99).
 //!   Once the table is quiet, the latest version and the version committed by the TRAVEL-th
 //!   append are opened from a fresh catalog and read whole to Arrow (`open_latest_read_s`,
 //!   `travel_read_s`); then `Table::compact()` (`compact_s`), and the same two reads again
@@ -48,7 +50,7 @@ use arrow_schema::SchemaRef;
 use object_store::local::LocalFileSystem;
 use serde_json::{Map, Value, json};
 use tableshare_core::TableSchema;
-use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Table};
+use tableshare_storage::{Catalog, CatalogOptions, GcOptions, Operation, Table};
 use tableshare_testkit::{FaultStore, bench_batch, bench_schema, percentile};
 
 const USAGE: &str = "usage: storage write WORKDIR ROWS
@@ -164,15 +166,18 @@ async fn appends_and_reads(
     // noted, to tell whether the slowest appends are the ones that met a compaction.
     let mut previous = table.version();
     let mut beside_compaction = Vec::new();
+    // An append that leaves fewer than one file more than before committed a merge.
+    let mut files_before = table.file_count();
     for i in 0..appends {
         let chunk = make_batch((i * append_rows) as i64, append_rows as i64);
         let started = Instant::now();
         let version = table.insert(&chunk).await.unwrap();
         let secs = started.elapsed().as_secs_f64();
         latencies.push(secs);
-        if version > previous + 1 {
+        if version > previous + 1 || table.file_count() < files_before + 1 {
             beside_compaction.push(secs);
         }
+        files_before = table.file_count();
         previous = version;
         if i + 1 == travel {
             travel_version = Some(version);
@@ -205,7 +210,16 @@ async fn appends_and_reads(
         .await
         .unwrap()
         .iter()
-        .filter(|h| h.operation.name() == "compact")
+        .filter(|h| {
+            matches!(
+                h.operation,
+                Operation::Compact { .. }
+                    | Operation::Insert {
+                        files_compacted: 1..,
+                        ..
+                    }
+            )
+        })
         .map(|h| h.version)
         .collect();
     let during = compactions.iter().filter(|v| **v < previous).count();

@@ -93,31 +93,9 @@ pub(crate) struct TableContext {
     pub(crate) options: CatalogOptions,
     pub(crate) live: Registry,
     pub(crate) compacting: Mutex<HashSet<Uuid>>,
-    /// Tables with a merged compaction being committed, and how to wake the inserts of this
-    /// process that yield to it (see [`Hooks::yield_to_compaction`]).
-    pub(crate) committing: Mutex<HashMap<Uuid, Arc<tokio::sync::Notify>>>,
-}
-
-/// Marks a table's merged compaction as being committed until dropped, then wakes the
-/// inserts that yielded to it.
-#[derive(Debug)]
-pub(crate) struct CommittingGuard {
-    ctx: Arc<TableContext>,
-    id: Uuid,
-}
-
-impl Drop for CommittingGuard {
-    fn drop(&mut self) {
-        let removed = self
-            .ctx
-            .committing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.id);
-        if let Some(notify) = removed {
-            notify.notify_waiters();
-        }
-    }
+    /// Merges that background compactions offer to the next append
+    /// (`operations/merge_offer.rs`).
+    pub(crate) offers: Arc<crate::operations::MergeOffers>,
 }
 
 /// Marks a table as compacting in the background until dropped.
@@ -179,52 +157,19 @@ impl Hooks {
         })
     }
 
-    /// Marks this table's compaction, whose files are merged, as being committed: inserts of
-    /// this process yield to it until the guard drops.
-    pub(crate) fn compaction_committing(&self) -> CommittingGuard {
-        self.ctx
-            .committing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(self.id)
-            .or_insert_with(|| Arc::new(tokio::sync::Notify::new()));
-        CommittingGuard {
-            ctx: Arc::clone(&self.ctx),
-            id: self.id,
-        }
+    /// Offers a finished merge of this table to the appends of this process until the guard
+    /// drops (`operations/merge_offer.rs`); `None` for a merge that wrote nothing.
+    pub(crate) fn offer_merge(
+        &self,
+        replaced: Vec<crate::format::manifest::DataFileEntry>,
+        written: Vec<crate::format::manifest::DataFileEntry>,
+    ) -> Option<crate::operations::OfferGuard> {
+        self.ctx.offers.offer(self.id, replaced, written)
     }
 
-    /// If a merged compaction of this table is being committed in this process, waits until it
-    /// lands (at most `max`) and returns true. A compaction must re-read the latest version
-    /// before it can commit, while an appender is always at the head: without this, a writer
-    /// appending back to back would win every race and a compaction would never land. The wait
-    /// is one commit long (the merge is done before the compaction asks for it).
-    pub(crate) async fn yield_to_compaction(&self, max: std::time::Duration) -> bool {
-        let notify = {
-            let committing = self
-                .ctx
-                .committing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match committing.get(&self.id) {
-                Some(n) => Arc::clone(n),
-                None => return false,
-            }
-        };
-        let notified = notify.notified();
-        let mut notified = std::pin::pin!(notified);
-        notified.as_mut().enable();
-        // The guard may have dropped between the look-up and `enable`: look again.
-        let still = self
-            .ctx
-            .committing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains_key(&self.id);
-        if still {
-            let _ = tokio::time::timeout(max, notified).await;
-        }
-        true
+    /// The merge a compaction of this table currently offers, if any.
+    pub(crate) fn merge_offer(&self) -> Option<crate::operations::MergeOffer> {
+        self.ctx.offers.get(self.id)
     }
 
     /// Called after a handle committed `new`: hands the version to the live table's watcher,

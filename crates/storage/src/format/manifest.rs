@@ -34,6 +34,10 @@ pub enum Operation {
     Insert {
         /// How many rows.
         rows: u64,
+        /// Data files of a background compaction's merge that this version commits with the
+        /// append (replaced by the merged files; rows and values unchanged); 0 when none.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        files_compacted: u64,
     },
     /// Values of selected rows were replaced.
     Update {
@@ -118,6 +122,14 @@ pub struct DeletionVectorEntry {
     pub blake3: String,
     /// How many keys it deletes.
     pub cardinality: u64,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One data file of a version.
@@ -387,7 +399,10 @@ mod tests {
             txn_id: "t".into(),
             txn_token: None,
             timestamp_ms: 5,
-            operation: Operation::Insert { rows: 3 },
+            operation: Operation::Insert {
+                rows: 3,
+                files_compacted: 0,
+            },
             schema: Schema::new(vec![with_column_id(
                 &Field::new("a", DataType::Int64, true),
                 0,

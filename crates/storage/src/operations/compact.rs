@@ -5,6 +5,7 @@ use arrow_array::UInt64Array;
 
 use tracing::{debug, warn};
 
+use super::merge_offer::{all_present, all_unchanged};
 use crate::commit::{Built, Footprint};
 use crate::error::Result;
 use crate::format::manifest::{DataFileEntry, Operation, TableManifest};
@@ -54,26 +55,36 @@ impl Table {
     /// version as long as every file they replace is still there unchanged (same object, same
     /// deletion vector); the rival's own files are kept beside them. Only a rival that changed
     /// one of the merged files (a delete or update of their rows, another compaction) makes it
-    /// plan and merge again. Once its files are merged, the inserts of this process yield to it
-    /// (one commit long), so it lands under a steady stream of appends.
+    /// plan and merge again. Once its files are merged, it also offers the merge to the
+    /// appends of this process (`operations/merge_offer.rs`): under a steady stream of
+    /// appends, the next one commits the merge with its own rows, and this call then finds
+    /// its merged files in the latest version and is done.
     pub(crate) async fn compact_with(&self, plan: Plan) -> Result<(u64, bool)> {
         let options = self.options().clone();
         let merged = std::sync::atomic::AtomicBool::new(false);
         // The files merged by the last attempt and the files that replace them.
         let done: std::sync::Mutex<Option<(Vec<DataFileEntry>, Vec<DataFileEntry>)>> =
             std::sync::Mutex::new(None);
-        let guard: std::sync::Mutex<Option<crate::live::CommittingGuard>> =
-            std::sync::Mutex::new(None);
+        let guard: std::sync::Mutex<Option<super::OfferGuard>> = std::sync::Mutex::new(None);
         let (merged, options, done, guard) = (&merged, &options, &done, &guard);
         let v = self
             .commit_change(&Footprint::Replan, |base: Loaded| {
                 Box::pin(async move {
                     let base = &base;
-                    let carried = done
+                    let last = done
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take()
-                        .filter(|(replaced, _)| all_unchanged(replaced, &base.manifest));
+                        .take();
+                    if let Some((replaced, written)) = &last
+                        && all_present(written, &base.manifest)
+                        && !all_unchanged(replaced, &base.manifest)
+                    {
+                        // An append committed this merge (it took the offer).
+                        merged.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Ok(Built::Done(self.version_that_added(base, written).await?));
+                    }
+                    let carried =
+                        last.filter(|(replaced, _)| all_unchanged(replaced, &base.manifest));
                     let (replaced, written) = match carried {
                         Some(pair) => pair,
                         None => {
@@ -104,20 +115,47 @@ impl Table {
                         replaced.iter().map(|f| f.path.as_str()).collect();
                     m.files.retain(|f| !gone.contains(f.path.as_str()));
                     m.files.extend(written.iter().cloned());
+                    // From now on the next append of this process may commit the merge.
+                    let offer = self.hooks.offer_merge(replaced.clone(), written.clone());
+                    let landed = offer.as_ref().map(super::OfferGuard::landed);
+                    *guard
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = offer;
                     *done
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) =
                         Some((replaced, written));
-                    // From now on the inserts of this process let it commit first.
-                    guard
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get_or_insert_with(|| self.hooks.compaction_committing());
+                    if plan == Plan::Tiered
+                        && let Some(landed) = landed
+                        && let Some(v) =
+                            landed.wait(super::merge_offer::BACKGROUND_OFFER_WAIT).await
+                    {
+                        return Ok(Built::Done(v));
+                    }
                     Ok(Built::Commit(Box::new(m)))
                 })
             })
             .await?;
         Ok((v, merged.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+
+    /// The version at or below `latest` that added the files `written` (they are in
+    /// `latest`): walks down while the parent holds them too. Usually one or two steps: the
+    /// append that committed a merge this compaction offered is just below the latest.
+    async fn version_that_added(&self, latest: &Loaded, written: &[DataFileEntry]) -> Result<u64> {
+        let mut at = latest.clone();
+        while let Some(parent) = at.manifest.parent_version {
+            let loaded = match self.store.load(parent).await {
+                Ok(l) => l,
+                Err(crate::error::StorageError::VersionExpired { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            if !all_present(written, &loaded.manifest) {
+                break;
+            }
+            at = loaded;
+        }
+        Ok(at.version())
     }
 
     /// After an insert: if the table now holds more than
@@ -168,15 +206,6 @@ impl Table {
             .write_rows(&keys, &rows.batch, options.file_limits())
             .await
     }
-}
-
-/// Whether every file of `replaced` is in `m` as it was (same object, same deletion vector).
-fn all_unchanged(replaced: &[DataFileEntry], m: &TableManifest) -> bool {
-    replaced.iter().all(|r| {
-        m.files
-            .iter()
-            .any(|f| f.path == r.path && f.deletion_vector == r.deletion_vector)
-    })
 }
 
 /// Which files a compaction merges.

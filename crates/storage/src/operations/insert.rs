@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::align::align_batch;
 use crate::commit::Footprint;
 use crate::error::{Result, StorageError};
-use crate::format::manifest::{Operation, column_id, now_ms, public_schema};
+use crate::format::manifest::{DataFileEntry, Operation, column_id, now_ms, public_schema};
 use crate::format::table_dir::Loaded;
 use crate::table::Table;
 
@@ -117,23 +117,22 @@ impl Table {
             .iter()
             .filter_map(|f| column_id(f))
             .collect();
-        // A compaction of this table whose merge is done commits first (it is one commit long).
-        if self
-            .hooks
-            .yield_to_compaction(std::time::Duration::from_millis(50))
-            .await
-        {
-            self.refresh().await?;
-        }
         let token_text = token.to_string();
         // Versions at or below this one were already searched for the token.
         let searched: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
-        let (searched, aligned, ids, token_text) = (&searched, &aligned, &ids, &token_text);
+        // The merge the last build committed with the rows, if any (see below).
+        let carried: std::sync::Mutex<Option<super::MergeOffer>> = std::sync::Mutex::new(None);
+        // The files the last build wrote: when they were written, their first key, entries.
+        type Written = (std::time::Instant, u64, Vec<DataFileEntry>);
+        let written: std::sync::Mutex<Option<Written>> = std::sync::Mutex::new(None);
+        let (searched, aligned, ids, token_text, carried, written) =
+            (&searched, &aligned, &ids, &token_text, &carried, &written);
         let limits = self.options().file_limits();
         let version = self
             .commit_change(&Footprint::Append, |base: Loaded| {
             Box::pin(async move {
             let base = &base;
+                *carried.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 let already = *searched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(v) = self.find_token(base, token, token_text, already).await? {
                     debug!(table = %self.path(), version = v, "insert already committed under its token");
@@ -153,9 +152,47 @@ impl Table {
                     });
                 }
                 let first = base.manifest.next_row_key;
-                let keys = UInt64Array::from_iter_values(first..first + n);
-                let entries = self.store.write_rows(&keys, aligned, limits).await?;
-                let mut m = Self::next_manifest(base, Operation::Insert { rows: n });
+                // A rival that allocated no keys (a compaction, a delete) leaves the keys, and so
+                // the files already written, valid for this base: reuse them while they are
+                // young enough for GC's age guard (see `crate::commit`).
+                let reusable = written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .filter(|(at, key, _)| {
+                        *key == first && at.elapsed() < self.options().max_commit_duration / 2
+                    });
+                let entries = match reusable {
+                    Some((at, key, entries)) => {
+                        *written.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((at, key, entries.clone()));
+                        entries
+                    }
+                    None => {
+                        let at = std::time::Instant::now();
+                        let keys = UInt64Array::from_iter_values(first..first + n);
+                        let entries = self.store.write_rows(&keys, aligned, limits).await?;
+                        *written.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((at, first, entries.clone()));
+                        entries
+                    }
+                };
+                // A merge a compaction of this process finished is committed with this append
+                // when it still applies (operations/merge_offer.rs), instead of waiting for it.
+                let merge = self.hooks.merge_offer().filter(|o| {
+                    o.fresh(self.options().max_commit_duration) && o.applies_to(&base.manifest)
+                });
+                let mut m = Self::next_manifest(
+                    base,
+                    Operation::Insert {
+                        rows: n,
+                        files_compacted: merge.as_ref().map_or(0, |o| o.replaced.len() as u64),
+                    },
+                );
+                if let Some(merge) = &merge {
+                    merge.apply(&mut m);
+                }
+                *carried.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = merge;
                 m.txn_token = Some(token_text.clone());
                 m.next_row_key = first + n;
                 m.row_count += n;
@@ -165,6 +202,13 @@ impl Table {
             })
             })
             .await?;
+        if let Some(merge) = carried
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            merge.landed_in(version);
+        }
         self.compact_in_background_if_needed();
         Ok(version)
     }

@@ -9,6 +9,9 @@ mod compact;
 mod delete;
 pub(crate) mod gc;
 mod insert;
+mod merge_offer;
+
+pub(crate) use merge_offer::{MergeOffer, MergeOffers, OfferGuard};
 
 pub use insert::TxnToken;
 mod revert;
