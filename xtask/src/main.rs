@@ -6,8 +6,9 @@
 //! - `cargo xtask ci`: format check, clippy with warnings denied on every target, the whole test
 //!   suite, and the documentation build with warnings denied. Each step prints its name and how
 //!   long it took; the first failure stops the run with a non-zero exit code. The test step runs
-//!   against a local S3 server (moto) that this command installs, starts and stops itself
-//!   (`s3.rs`), so the storage suites run on S3 too.
+//!   against a local S3 server (moto) and a local Azure blob server (Azurite) that this command
+//!   installs, starts and stops itself (`s3.rs`, `azure.rs`), so the storage suites run on S3
+//!   and Azure too.
 //! - `cargo xtask bench [--quick]`: the benchmark programs that compare tableshare with its peers
 //!   side by side in one run (see `bench.rs` and docs/performance.md).
 //!
@@ -23,6 +24,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod azure;
 mod bench;
 mod s3;
 mod venv;
@@ -32,7 +34,7 @@ usage: cargo xtask <command>
 
 commands:
   ci              format check, clippy (warnings denied), all tests (with a local S3 server
-                  it starts), docs (warnings denied)
+                  and a local Azure blob server it starts), docs (warnings denied)
   bench [--quick] storage benchmarks side by side with pyarrow, deltalake and lance;
                   a full run rewrites its section of docs/performance.md
   help            print this message";
@@ -92,7 +94,9 @@ fn ci() -> Result<()> {
         // The S3 server lives exactly as long as the test step: dropped (stopped) when the step
         // ends, whether it passed or failed.
         let s3 = s3::S3Server::start(&root)?;
-        let env = s3.env();
+        let azure = azure::AzureServer::start(&root)?;
+        let mut env = s3.env();
+        env.extend(azure.env());
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         step(
             &root,

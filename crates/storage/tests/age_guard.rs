@@ -64,7 +64,8 @@ async fn ids(table: &Table) -> Vec<i64> {
 }
 
 fn kinds() -> Vec<&'static str> {
-    ["memory", "local", "s3"]
+    common::STORE_KINDS
+        .to_vec()
         .into_iter()
         .filter(|k| common::fresh_store(k).is_some())
         .collect()

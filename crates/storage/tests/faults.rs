@@ -14,11 +14,11 @@
 //! The request sequence of each operation is first recorded on a fault-free run, so the test
 //! covers every IO step the engine makes today and follows the engine as it changes.
 //!
-//! The whole sweep runs on each store the suites run on (memory, local disk and S3; see
+//! The whole sweep runs on each store the suites run on (memory, local disk, S3 and Azure; see
 //! `common`), one test each, with `FaultStore` wrapping the real store: every operation gets
-//! every fault kind at every step on every store. Nothing is sampled on S3: against the local
-//! moto server the full sweep takes about two minutes (local disk with fsync about one and a
-//! half), well inside CI's budget, so no case is dropped.
+//! every fault kind at every step on every store. Nothing is sampled on the cloud stores:
+//! against the local moto and Azurite servers the full sweep takes one to two minutes each
+//! (local disk with fsync about one and a half), well inside CI's budget, so no case is dropped.
 
 #![allow(
     clippy::unwrap_used,
@@ -273,6 +273,11 @@ async fn every_io_step_of_every_mutation_survives_every_fault_on_s3() {
     sweep("s3").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_io_step_of_every_mutation_survives_every_fault_on_azure() {
+    sweep("azure").await;
+}
+
 /// A fresh store of `kind` (kept alive with its temporary directory by the caller).
 fn fresh(kind: &str) -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
     common::fresh_store(kind).unwrap()
@@ -359,7 +364,8 @@ async fn sweep(kind: &str) {
 
 /// The store kinds available to this run (memory, local disk, and S3 when configured).
 fn kinds() -> Vec<&'static str> {
-    ["memory", "local", "s3"]
+    common::STORE_KINDS
+        .to_vec()
         .into_iter()
         .filter(|k| common::fresh_store(k).is_some())
         .collect()

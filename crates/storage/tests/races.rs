@@ -1,4 +1,4 @@
-//! Guards "one winner per version" across real processes, on local disk and on S3.
+//! Guards "one winner per version" across real processes, on local disk, S3 and Azure blobs.
 //!
 //! The commit protocol rests on one store primitive: an atomic conditional create. In-process
 //! tests (`concurrency.rs`) race tasks; here separate OS processes (this same test binary,
@@ -16,12 +16,12 @@
 //! for create, two processes issued a conditional create of the same catalog manifest (so the
 //! store had to pick one winner); for append, a writer issued more manifest creates than it had
 //! successful appends (it lost a conditional create, rebased and retried). Rounds repeat until
-//! enough races were seen, up to a bound. On S3 this is also the proof that the server's
-//! conditional create is atomic before any other test relies on it.
+//! enough races were seen, up to a bound. On S3 and Azure this is also the proof that the
+//! server's conditional create is atomic before any other test relies on it.
 //!
 //! This target has no libtest harness (`harness = false` in Cargo.toml), like `crash.rs`, so the
-//! child modes are plain `main` branches; it prints a libtest-style summary line. S3 runs when
-//! configured (see `common`); `cargo xtask ci` requires it.
+//! child modes are plain `main` branches; it prints a libtest-style summary line. S3 and Azure
+//! run when configured (see `common`); `cargo xtask ci` requires both.
 
 #![allow(
     clippy::unwrap_used,
@@ -83,7 +83,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The store a spec names: `local:<dir>` or `s3:<prefix>` of the test bucket.
+/// The store a spec names: `local:<dir>`, `s3:<prefix>` of the test bucket or `azure:<prefix>`
+/// of the test container.
 fn open_store(spec: &str) -> Arc<dyn ObjectStore> {
     match spec.split_once(':') {
         Some(("local", dir)) => Arc::new(
@@ -92,6 +93,7 @@ fn open_store(spec: &str) -> Arc<dyn ObjectStore> {
                 .with_fsync(true),
         ),
         Some(("s3", prefix)) => common::s3_store_at(prefix).expect("S3 is configured"),
+        Some(("azure", prefix)) => common::azure_store_at(prefix).expect("Azure is configured"),
         _ => panic!("bad store spec {spec}"),
     }
 }
@@ -391,6 +393,9 @@ fn main() -> ExitCode {
     let mut stores = vec![("local", format!("local:{}", dir.path().display()))];
     if common::s3_endpoint().is_some() {
         stores.push(("s3", format!("s3:t/{}", uuid::Uuid::new_v4())));
+    }
+    if common::azure_container().is_some() {
+        stores.push(("azure", format!("azure:t/{}", uuid::Uuid::new_v4())));
     }
     let mut passed = 0;
     let mut failed = 0;

@@ -1,7 +1,7 @@
 //! The behavioural suite of the storage engine: every case is a plain `async fn case(&Catalog)`
-//! run by [`run_all`] on each supported store (memory, local disk and S3), so no store can skip
-//! a case. S3 is the server `cargo xtask ci` starts; plain `cargo test` has none and says so
-//! (see `common`).
+//! run by [`run_all`] on each supported store (memory, local disk, S3 and Azure blobs), so no
+//! store can skip a case. S3 and Azure are the local servers `cargo xtask ci` starts (moto and
+//! Azurite); plain `cargo test` has none and says so (see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -52,6 +52,13 @@ async fn suite_on_local_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_on_s3() {
     if let Some(store) = common::s3_store() {
+        run_all(&Catalog::open(store, "")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_on_azure() {
+    if let Some(store) = common::azure_store() {
         run_all(&Catalog::open(store, "")).await;
     }
 }

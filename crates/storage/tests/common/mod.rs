@@ -1,6 +1,6 @@
-//! Helpers shared by the storage integration tests: schemas, batches, and the three stores every
-//! behavioural case runs on: memory, local disk and S3. (Request counting and fault injection:
-//! `tableshare_testkit`.)
+//! Helpers shared by the storage integration tests: schemas, batches, and the four stores every
+//! behavioural case runs on: memory, local disk, S3 and Azure blobs. (Request counting and fault
+//! injection: `tableshare_testkit`.)
 //!
 //! S3 is the server `cargo xtask ci` starts (moto), named by environment variables:
 //!
@@ -9,6 +9,15 @@
 //! | `TABLESHARE_TEST_S3_ENDPOINT` | e.g. `http://127.0.0.1:4566`; unset: S3 cases are not run |
 //! | `TABLESHARE_TEST_S3_BUCKET` | an existing bucket (default `tableshare-test`) |
 //! | `TABLESHARE_TEST_REQUIRE_S3` | `1`: a missing endpoint fails the test instead |
+//!
+//! Azure is the Azurite server `cargo xtask ci` starts, reached in `object_store`'s emulator mode
+//! (the well-known development account):
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `AZURITE_BLOB_STORAGE_URL` | e.g. `http://127.0.0.1:10000` (read by `object_store` itself) |
+//! | `TABLESHARE_TEST_AZURE_CONTAINER` | an existing container; unset: Azure cases are not run |
+//! | `TABLESHARE_TEST_REQUIRE_AZURE` | `1`: a missing container fails the test instead |
 //!
 //! Plain `cargo test` stays hermetic: without an endpoint each test binary prints one line saying
 //! S3 was not configured and runs its cases on memory and local disk only. Every S3 store is a
@@ -26,6 +35,7 @@ use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::prefix::PrefixStore;
 use object_store::{local::LocalFileSystem, memory::InMemory};
 use tableshare_core::{Snapshot, TableSchema};
@@ -130,8 +140,48 @@ pub fn s3_store() -> Option<Arc<dyn ObjectStore>> {
     s3_store_at(&format!("t/{}", uuid::Uuid::new_v4()))
 }
 
-/// The kinds of store the suites run on, in order: memory, local disk, S3.
-pub const STORE_KINDS: [&str; 3] = ["memory", "local", "s3"];
+/// The Azurite container to test against, or `None` when Azure is not configured (said once per
+/// test binary). Panics when `TABLESHARE_TEST_REQUIRE_AZURE=1` and none is set.
+pub fn azure_container() -> Option<String> {
+    static SAID: Once = Once::new();
+    match std::env::var("TABLESHARE_TEST_AZURE_CONTAINER") {
+        Ok(container) if !container.is_empty() => Some(container),
+        _ => {
+            assert!(
+                std::env::var("TABLESHARE_TEST_REQUIRE_AZURE").as_deref() != Ok("1"),
+                "TABLESHARE_TEST_REQUIRE_AZURE=1 but TABLESHARE_TEST_AZURE_CONTAINER is not set: \
+                 run the tests through `cargo xtask ci`, which starts Azurite"
+            );
+            SAID.call_once(|| {
+                let _unseen = writeln!(
+                    std::io::stderr(),
+                    "Azure not configured (TABLESHARE_TEST_AZURE_CONTAINER unset): Azure cases \
+                     not run; `cargo xtask ci` runs them"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// The Azure store at `prefix` of the test container, or `None` when Azure is not configured.
+pub fn azure_store_at(prefix: &str) -> Option<Arc<dyn ObjectStore>> {
+    let container = azure_container()?;
+    let azure = MicrosoftAzureBuilder::new()
+        .with_use_emulator(true)
+        .with_container_name(container)
+        .build()
+        .unwrap();
+    Some(Arc::new(PrefixStore::new(azure, prefix)))
+}
+
+/// A fresh Azure store: a unique prefix of the test container (`None` when not configured).
+pub fn azure_store() -> Option<Arc<dyn ObjectStore>> {
+    azure_store_at(&format!("t/{}", uuid::Uuid::new_v4()))
+}
+
+/// The kinds of store the suites run on, in order: memory, local disk, S3, Azure.
+pub const STORE_KINDS: [&str; 4] = ["memory", "local", "s3", "azure"];
 
 /// A fresh, empty store of `kind` (one of [`STORE_KINDS`]) with the temporary directory that must
 /// outlive a local one; `None` for S3 when it is not configured.
@@ -146,11 +196,12 @@ pub fn fresh_store(kind: &str) -> Option<(Arc<dyn ObjectStore>, Option<tempfile:
             Some((Arc::new(local), Some(dir)))
         }
         "s3" => s3_store().map(|s| (s, None)),
+        "azure" => azure_store().map(|s| (s, None)),
         other => panic!("unknown store kind {other}"),
     }
 }
 
-/// A fresh, empty store of each kind the suites run on (memory, local disk, S3 when
+/// A fresh, empty store of each kind the suites run on (memory, local disk, S3 and Azure when
 /// configured), with the temporary directory that must outlive the local one.
 pub fn stores() -> Vec<(
     &'static str,
@@ -163,7 +214,7 @@ pub fn stores() -> Vec<(
         .collect()
 }
 
-/// A catalog on each store the behavioural suite runs on: memory, local disk and S3.
+/// A catalog on each store the behavioural suite runs on: memory, local disk, S3 and Azure.
 pub fn catalogs() -> Vec<(&'static str, Catalog, Option<tempfile::TempDir>)> {
     catalogs_with(&CatalogOptions::default())
 }
