@@ -261,11 +261,14 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                 path,
                 source: Some(source),
                 ..
-            } => crate::share_cmd::create_from_source(home, catalog.clone(), &path, &source).await?,
+            } => {
+                crate::share_cmd::create_from_source(home, catalog.clone(), &path, &source).await?
+            }
             TableCommand::Create { path, schema, .. } => {
-                let schema = parse_schema_spec(schema.as_deref().unwrap_or_default()).map_err(|err| {
-                    Failure::BadInput(anyhow::Error::new(err).context("invalid --schema"))
-                })?;
+                let schema =
+                    parse_schema_spec(schema.as_deref().unwrap_or_default()).map_err(|err| {
+                        Failure::BadInput(anyhow::Error::new(err).context("invalid --schema"))
+                    })?;
                 let schema = TableSchema::unpartitioned(Arc::new(schema))
                     .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
                 catalog

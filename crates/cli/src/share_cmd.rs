@@ -160,7 +160,10 @@ pub(crate) fn run(home: &Home, command: ShareCommand) -> CmdResult {
             ShareCommand::Replicate { uri, path, quiet } => {
                 let t = transport(home, catalog, quiet.quiet)?;
                 let r = t.replicate(&uri, &path).await.map_err(failure)?;
-                println!("{}", summary("replicated", &format!("{uri} into {path}"), &r));
+                println!(
+                    "{}",
+                    summary("replicated", &format!("{uri} into {path}"), &r)
+                );
             }
             ShareCommand::Pull { path, quiet } => {
                 let t = transport(home, catalog, quiet.quiet)?;

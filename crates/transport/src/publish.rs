@@ -18,7 +18,7 @@ impl Transport {
     /// Publishes the local table `local` at `uri` (`pxt://ORG/dir.table`, no version) with its
     /// full version history, and returns the canonical address. The local table remembers it,
     /// so [`Transport::push`] sends later versions. An interrupted publish is completed by
-    /// running it (or `push`) again.
+    /// running it again (before its first version landed) or `push` (after).
     ///
     /// # Errors
     ///
@@ -87,7 +87,13 @@ impl Transport {
             CreateOutcome::Created => Ok(()),
             CreateOutcome::AlreadyExists | CreateOutcome::Unknown(_) => {
                 match ct.share_info().await? {
-                    Some(s) if s.publisher_table == info.publisher_table && s.access == access => {
+                    // An earlier publish of this table stopped before its first version
+                    // landed: resume. Once a version is there, `push` completes it.
+                    Some(s)
+                        if s.publisher_table == info.publisher_table
+                            && s.access == access
+                            && ct.log.latest().await?.is_none() =>
+                    {
                         Ok(())
                     }
                     Some(_) => Err(exists()),
