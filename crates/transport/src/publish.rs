@@ -45,13 +45,13 @@ impl Transport {
             });
         }
         let address = uri.clone().with_version(None).to_string();
-        if let Some(share) = state::read(self.catalog(), table.id()).await? {
-            if share.address != address {
-                return Err(TransportError::WrongState {
-                    table: local.to_owned(),
-                    reason: format!("already published as {}", share.address),
-                });
-            }
+        if let Some(share) = state::read(self.catalog(), table.id()).await?
+            && share.address != address
+        {
+            return Err(TransportError::WrongState {
+                table: local.to_owned(),
+                reason: format!("already published as {}", share.address),
+            });
         }
         self.check_owner(&uri, &keys).await?;
         let ct = self.cloud_table(&uri)?;

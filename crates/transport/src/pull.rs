@@ -224,13 +224,13 @@ impl Transport {
                 }
             })?,
         };
-        if let (Access::Private, Some(k)) = (access, &keys) {
-            if k.public_hex() != pinned {
-                return Err(TransportError::AccessDenied {
-                    address: ct.address.clone(),
-                    reason: format!("the key given is not the key of org `{}`", uri.org()),
-                });
-            }
+        if let (Access::Private, Some(k)) = (access, &keys)
+            && k.public_hex() != pinned
+        {
+            return Err(TransportError::AccessDenied {
+                address: ct.address.clone(),
+                reason: format!("the key given is not the key of org `{}`", uri.org()),
+            });
         }
         Ok(Upstream {
             ct,
@@ -256,14 +256,14 @@ impl Transport {
             })?;
         let rel = up.ct.log.version_path(version);
         let manifest = TableManifest::decode(&rel, &sealed.body, version)?;
-        if let Some(parent) = parent {
-            if manifest.parent_hash.as_deref() != Some(parent) {
-                return Err(TransportError::Hostile {
-                    address: up.ct.address.clone(),
-                    version,
-                    reason: "its parent hash is not the hash of the version before it".into(),
-                });
-            }
+        if let Some(parent) = parent
+            && manifest.parent_hash.as_deref() != Some(parent)
+        {
+            return Err(TransportError::Hostile {
+                address: up.ct.address.clone(),
+                version,
+                reason: "its parent hash is not the hash of the version before it".into(),
+            });
         }
         let objects = objects_of(&up.ct.address, &manifest)?;
         Ok(Checked {

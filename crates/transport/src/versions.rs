@@ -202,6 +202,10 @@ impl Moved {
 
 /// Sends the objects of `objects` that the cloud table lacks, from the local table directory
 /// `local_dir` of `local` (each read verified, sealed when private).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one transfer step; the arguments are its two sides and what to move"
+)]
 pub(crate) async fn upload(
     t: &Transport,
     version: u64,
@@ -272,6 +276,10 @@ pub(crate) async fn upload(
 
 /// Fetches the objects of `objects` that the local table directory lacks from the cloud table,
 /// verifying each against its recorded size and hash before it is stored locally.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one transfer step; the arguments are its two sides and what to move"
+)]
 pub(crate) async fn download(
     t: &Transport,
     version: u64,
