@@ -28,7 +28,8 @@ impl Transport {
     pub async fn cloud_ls(&self, org: &str) -> Result<Vec<CloudEntry>> {
         // Validate the org by the address rule before it reaches a store path.
         parse_cloud(&format!("pxt://{org}/x"))?;
-        let root = self.org_root(org)?;
+        let cloud = self.org_store(org)?;
+        let root = cloud.root.clone();
         let listed = root.list(&org_dir(org)).await?;
         let mut out = Vec::new();
         for (name, _) in listed {
@@ -47,7 +48,7 @@ impl Transport {
             let Ok(uri) = CloudUri::parse(&address) else {
                 continue;
             };
-            let ct = CloudTable::new(root.clone(), &uri);
+            let ct = CloudTable::new(&cloud, &uri);
             let Some(info): Option<ShareInfo> = ct.share_info().await? else {
                 continue;
             };

@@ -157,22 +157,36 @@ impl CloudConfig {
     }
 }
 
+/// An opened cloud root: the store (for ranged reads) and the root under its prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct CloudRoot {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) root: StoreRoot,
+}
+
+impl CloudRoot {
+    fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        let root = StoreRoot::new(Arc::clone(&store), prefix);
+        Self { store, root }
+    }
+}
+
 /// Opens the store root a spec names.
-pub(crate) fn open_root(spec: &RootSpec) -> Result<StoreRoot> {
+pub(crate) fn open_root(spec: &RootSpec) -> Result<CloudRoot> {
     match spec {
-        RootSpec::Store { store, prefix } => Ok(StoreRoot::new(Arc::clone(store), prefix)),
+        RootSpec::Store { store, prefix } => Ok(CloudRoot::new(Arc::clone(store), prefix)),
         RootSpec::Url(url) => open_url(url),
     }
 }
 
-fn open_url(text: &str) -> Result<StoreRoot> {
+fn open_url(text: &str) -> Result<CloudRoot> {
     if !text.contains("://") {
         return open_local(Path::new(text));
     }
     let url = url::Url::parse(text)
         .map_err(|e| TransportError::config(format!("cloud root `{text}` is not a URL: {e}")))?;
     match url.scheme() {
-        "memory" => Ok(StoreRoot::new(Arc::new(InMemory::new()), url.path())),
+        "memory" => Ok(CloudRoot::new(Arc::new(InMemory::new()), url.path())),
         "file" => {
             let path = url.to_file_path().map_err(|()| {
                 TransportError::config(format!("cloud root `{text}` is not an absolute file path"))
@@ -187,7 +201,7 @@ fn open_url(text: &str) -> Result<StoreRoot> {
                 .with_bucket_name(bucket)
                 .build()
                 .map_err(|e| TransportError::config(format!("cloud root `{text}`: {e}")))?;
-            Ok(StoreRoot::new(Arc::new(s3), url.path()))
+            Ok(CloudRoot::new(Arc::new(s3), url.path()))
         }
         other => Err(TransportError::config(format!(
             "cloud root `{text}`: scheme `{other}` is not supported (file://, memory://, s3://)"
@@ -195,14 +209,14 @@ fn open_url(text: &str) -> Result<StoreRoot> {
     }
 }
 
-fn open_local(path: &Path) -> Result<StoreRoot> {
+fn open_local(path: &Path) -> Result<CloudRoot> {
     std::fs::create_dir_all(path).map_err(|e| {
         TransportError::config(format!("cannot create cloud root {}: {e}", path.display()))
     })?;
     let fs = LocalFileSystem::new_with_prefix(path)
         .map_err(|e| TransportError::config(format!("cloud root {}: {e}", path.display())))?
         .with_fsync(true);
-    Ok(StoreRoot::new(Arc::new(fs), ""))
+    Ok(CloudRoot::new(Arc::new(fs), ""))
 }
 
 #[cfg(test)]

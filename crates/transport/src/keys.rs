@@ -96,7 +96,6 @@ impl OrgKeys {
 }
 
 /// How many bytes sealing adds to an object.
-#[cfg(test)]
 pub(crate) const SEAL_OVERHEAD: u64 = (NONCE_LEN + 16) as u64;
 
 /// Checks `signature` over `message` against a hex Ed25519 public key.

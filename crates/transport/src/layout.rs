@@ -14,10 +14,15 @@
 //! `.`-segments, `%` or absolute paths can reach the store), and every file a manifest names
 //! must match [`is_object_name`] exactly, so a manifest cannot point outside its table.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use object_store::{GetOptions, GetRange, ObjectStore};
 use serde::{Deserialize, Serialize};
 use tableshare_storage::format::{StoreRoot, VersionLog};
 use tableshare_uri::CloudUri;
+
+use crate::config::CloudRoot;
 
 /// Who may read a published table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +84,8 @@ pub(crate) fn table_dir(uri: &CloudUri) -> String {
 /// One published table on a cloud root.
 #[derive(Debug, Clone)]
 pub(crate) struct CloudTable {
+    /// The store, for ranged reads that bound what a lying manifest can make us fetch.
+    pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) root: StoreRoot,
     pub(crate) dir: String,
     pub(crate) log: VersionLog,
@@ -87,10 +94,12 @@ pub(crate) struct CloudTable {
 }
 
 impl CloudTable {
-    pub(crate) fn new(root: StoreRoot, uri: &CloudUri) -> Self {
+    pub(crate) fn new(cloud: &CloudRoot, uri: &CloudUri) -> Self {
         let dir = table_dir(uri);
+        let root = cloud.root.clone();
         let log = VersionLog::new(root.clone(), dir.clone());
         Self {
+            store: Arc::clone(&cloud.store),
             root,
             dir,
             log,
@@ -112,6 +121,30 @@ impl CloudTable {
             "_signatures/{:020}-{stored_hash}.sig",
             u64::MAX - version
         ))
+    }
+
+    /// Reads at most `limit` bytes of `rel` (relative to the root): `Ok(None)` if it does not
+    /// exist. A longer object comes back cut at `limit`, so a size that lies costs at most
+    /// `limit` bytes of transfer.
+    pub(crate) async fn get_at_most(&self, rel: &str, limit: u64) -> crate::Result<Option<Bytes>> {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(0..limit.max(1))),
+            ..GetOptions::default()
+        };
+        let store_err = |source| tableshare_storage::StorageError::Store {
+            operation: "get",
+            path: rel.to_owned(),
+            source,
+        };
+        match self.store.get_opts(&self.root.path(rel), opts).await {
+            Ok(r) => match r.bytes().await {
+                Ok(b) => Ok(Some(b)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(store_err(e).into()),
+            },
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(e).into()),
+        }
     }
 
     /// What `_share.json` says; `None` when the table is not published.

@@ -36,6 +36,9 @@ mod state;
 mod transport;
 mod versions;
 
+#[cfg(test)]
+mod hostile_tests;
+
 pub use admin::CloudEntry;
 pub use config::{CloudConfig, RootSpec};
 pub use error::{Result, TransportError};

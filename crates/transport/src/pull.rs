@@ -14,7 +14,10 @@ use crate::layout::{Access, CloudTable};
 use crate::progress::{ProgressEvent, TransferReport};
 use crate::state::{self, LocalShare};
 use crate::transport::{Transport, parse_cloud};
-use crate::versions::{Moved, ObjectRef, download, objects_of, private_denied, read_version};
+use crate::versions::{
+    Known, Moved, ObjectRef, check_against_known, download, known_of, objects_of, private_denied,
+    read_version,
+};
 
 /// What a pull needs to know about its upstream.
 struct Upstream {
@@ -73,9 +76,13 @@ impl Transport {
         // Verify every manifest before anything is written locally.
         let mut checked = Vec::new();
         let mut parent: Option<String> = None;
+        let mut known = Known::new();
         for version in first..=target {
-            let c = self.check_version(&up, version, parent.as_deref()).await?;
+            let c = self
+                .check_version(&up, version, parent.as_deref(), &known)
+                .await?;
             parent = Some(c.sealed.hash.clone());
+            known = known_of(&c.objects);
             checked.push(c);
         }
         let writer = self
@@ -92,8 +99,11 @@ impl Transport {
             state::write(self.catalog(), table_id, &share).await?;
             let mut report = TransferReport::default();
             let mut moved = Moved::default();
+            let mut known = Known::new();
             for c in checked {
-                moved.add(self.apply(&up, &writer, c, &mut report).await?);
+                let next = known_of(&c.objects);
+                moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
+                known = next;
             }
             finish(&mut report, moved);
             Ok(report)
@@ -163,15 +173,27 @@ impl Transport {
                 writer.set_upstream_version(have).await?;
             }
         }
-        let mut parent = match have {
-            Some(v) => log.read(v).await?.map(|s| s.hash),
-            None => None,
+        // The version the replica holds: its hash (the next version's parent) and its objects.
+        let (mut parent, mut known) = match have {
+            Some(v) => match log.read(v).await? {
+                Some(s) => {
+                    let rel = log.version_path(v);
+                    let m = TableManifest::decode(&rel, &s.body, v)?;
+                    (Some(s.hash), known_of(&objects_of(&up.ct.address, &m)?))
+                }
+                None => (None, Known::new()),
+            },
+            None => (None, Known::new()),
         };
         let mut moved = Moved::default();
         for version in have.map_or(0, |h| h + 1)..=remote {
-            let c = self.check_version(&up, version, parent.as_deref()).await?;
+            let c = self
+                .check_version(&up, version, parent.as_deref(), &known)
+                .await?;
             parent = Some(c.sealed.hash.clone());
-            moved.add(self.apply(&up, &writer, c, &mut report).await?);
+            let next = known_of(&c.objects);
+            moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
+            known = next;
         }
         finish(&mut report, moved);
         Ok(report)
@@ -247,6 +269,7 @@ impl Transport {
         up: &Upstream,
         version: u64,
         parent: Option<&str>,
+        known: &Known,
     ) -> Result<Checked> {
         let sealed = read_version(&up.ct, version, &up.pinned, up.keys.as_ref(), up.access)
             .await?
@@ -266,6 +289,7 @@ impl Transport {
             });
         }
         let objects = objects_of(&up.ct.address, &manifest)?;
+        check_against_known(&up.ct.address, version, &objects, known)?;
         Ok(Checked {
             version,
             sealed,
@@ -284,6 +308,7 @@ impl Transport {
         up: &Upstream,
         writer: &ReplicaWriter,
         c: Checked,
+        known: &Known,
         report: &mut TransferReport,
     ) -> Result<Moved> {
         let (root, dir) = self.replica_dir(writer);
@@ -294,6 +319,7 @@ impl Transport {
             &root,
             &dir,
             &c.objects,
+            known,
             up.keys.as_ref(),
             up.access,
         )

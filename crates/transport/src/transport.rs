@@ -10,7 +10,7 @@ use tableshare_storage::format::{CreateOutcome, StoreRoot};
 use tableshare_storage::{Catalog, StorageError};
 use tableshare_uri::CloudUri;
 
-use crate::config::{CloudConfig, open_root};
+use crate::config::{CloudConfig, CloudRoot, open_root};
 use crate::error::{Result, TransportError};
 use crate::keys::OrgKeys;
 use crate::layout::{CloudTable, org_key_path};
@@ -55,7 +55,7 @@ const DEFAULT_PARALLELISM: usize = 8;
 pub struct Transport {
     catalog: Catalog,
     config: CloudConfig,
-    roots: Mutex<HashMap<String, StoreRoot>>,
+    roots: Mutex<HashMap<String, CloudRoot>>,
     progress: Option<ProgressFn>,
     pub(crate) parallelism: usize,
 }
@@ -109,8 +109,14 @@ impl Transport {
         }
     }
 
-    /// The cloud root of `org` (opened once per handle, so `memory://` lives as long as it).
+    /// The cloud root of `org`.
     pub(crate) fn org_root(&self, org: &str) -> Result<StoreRoot> {
+        Ok(self.org_store(org)?.root)
+    }
+
+    /// The opened cloud root of `org` (opened once per handle, so `memory://` lives as long
+    /// as it).
+    pub(crate) fn org_store(&self, org: &str) -> Result<CloudRoot> {
         let mut roots = self
             .roots
             .lock()
@@ -123,14 +129,14 @@ impl Transport {
         Ok(root)
     }
 
-    pub(crate) fn roots_snapshot(&self) -> Result<HashMap<String, StoreRoot>> {
+    pub(crate) fn roots_snapshot(&self) -> Result<HashMap<String, CloudRoot>> {
         self.roots
             .lock()
             .map(|r| r.clone())
             .map_err(|_| TransportError::config("a previous resolution panicked"))
     }
 
-    pub(crate) fn set_roots(&self, roots: HashMap<String, StoreRoot>) -> Result<()> {
+    pub(crate) fn set_roots(&self, roots: HashMap<String, CloudRoot>) -> Result<()> {
         let mut ours = self
             .roots
             .lock()
@@ -140,7 +146,7 @@ impl Transport {
     }
 
     pub(crate) fn cloud_table(&self, uri: &CloudUri) -> Result<CloudTable> {
-        Ok(CloudTable::new(self.org_root(uri.org())?, uri))
+        Ok(CloudTable::new(&self.org_store(uri.org())?, uri))
     }
 
     /// The org's keys, or [`TransportError::KeyRequired`] naming `operation`.

@@ -10,7 +10,7 @@ use tableshare_storage::format::{
 use tableshare_storage::{CorruptReason, StorageError};
 
 use crate::error::{Result, TransportError};
-use crate::keys::{self, OrgKeys};
+use crate::keys::{self, OrgKeys, SEAL_OVERHEAD};
 use crate::layout::{Access, CloudTable, is_object_name, signed_message};
 use crate::progress::ProgressEvent;
 use crate::transport::Transport;
@@ -57,6 +57,43 @@ pub(crate) fn objects_of(address: &str, manifest: &TableManifest) -> Result<Vec<
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     out.dedup_by(|a, b| a.rel == b.rel);
     Ok(out)
+}
+
+/// Objects already verified on the receiving side (those of the version it holds): name →
+/// (size, BLAKE3). A later manifest may reuse them only with the same size and hash.
+pub(crate) type Known = std::collections::HashMap<String, (u64, String)>;
+
+/// The [`Known`] map of a version's objects.
+pub(crate) fn known_of(objects: &[ObjectRef]) -> Known {
+    objects
+        .iter()
+        .map(|o| (o.rel.clone(), (o.size, o.blake3.clone())))
+        .collect()
+}
+
+/// Refuses a manifest that records another size or hash for an object the receiving side
+/// already holds (a lie that skipping the download would otherwise let through).
+pub(crate) fn check_against_known(
+    address: &str,
+    version: u64,
+    objects: &[ObjectRef],
+    known: &Known,
+) -> Result<()> {
+    for o in objects {
+        if let Some((size, hash)) = known.get(&o.rel)
+            && (*size != o.size || *hash != o.blake3)
+        {
+            return Err(TransportError::Hostile {
+                address: address.to_owned(),
+                version,
+                reason: format!(
+                    "it records size {} for {}, which the version before it records as {size}",
+                    o.size, o.rel
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What happened to a manifest object we tried to create.
@@ -287,16 +324,25 @@ pub(crate) async fn download(
     local: &StoreRoot,
     local_dir: &str,
     objects: &[ObjectRef],
+    known: &Known,
     keys: Option<&OrgKeys>,
     access: Access,
 ) -> Result<Moved> {
     let mut missing = Vec::new();
     let mut moved = Moved::default();
-    let checks: Vec<bool> = futures::stream::iter(
-        objects
-            .iter()
-            .map(|o| async move { local.exists(&format!("{local_dir}/{}", o.rel)).await }),
-    )
+    // A file the local side has is skipped if a verified version already references it;
+    // otherwise (left by an interrupted run) it is verified against this manifest first.
+    let checks: Vec<bool> = futures::stream::iter(objects.iter().map(|o| async move {
+        let full = format!("{local_dir}/{}", o.rel);
+        if known.contains_key(&o.rel) {
+            return Ok(true);
+        }
+        if local.exists(&full).await? {
+            local.get_verified(&full, o.size, &o.blake3).await?;
+            return Ok(true);
+        }
+        Ok::<bool, TransportError>(false)
+    }))
     .buffered(t.parallelism)
     .try_collect()
     .await?;
@@ -314,16 +360,32 @@ pub(crate) async fn download(
     });
     let got: Vec<u64> = futures::stream::iter(missing.into_iter().map(|o| async move {
         let name = ct.rel(&o.rel);
-        let stored = ct
-            .root
-            .get_opt(&name)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt {
-                path: name.clone(),
-                reason: CorruptReason::Missing,
-                source: None,
-            })?;
+        // Fetch at most one byte more than the manifest promises: a size that lies cannot
+        // make us download an object of any size.
+        let expected = match access {
+            Access::Public => o.size,
+            Access::Private => o.size + SEAL_OVERHEAD,
+        };
+        let stored =
+            ct.get_at_most(&name, expected + 1)
+                .await?
+                .ok_or_else(|| StorageError::Corrupt {
+                    path: name.clone(),
+                    reason: CorruptReason::Missing,
+                    source: None,
+                })?;
         let len = stored.len() as u64;
+        if len != expected {
+            return Err(StorageError::Corrupt {
+                path: name.clone(),
+                reason: CorruptReason::SizeMismatch {
+                    expected,
+                    actual: len,
+                },
+                source: None,
+            }
+            .into());
+        }
         let plain = match access {
             Access::Public => stored,
             Access::Private => {
