@@ -171,9 +171,12 @@ async fn push_is_incremental() {
 // same time; exactly one wins, the other is refused naming both versions, nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_pushers() {
+    use std::time::Duration;
+
     use object_store::ObjectStore;
     use object_store::memory::InMemory;
     use tableshare_storage::Catalog;
+    use tableshare_testkit::{Fault, FaultStore, Op};
     for (kind, cloud, _dir) in clouds() {
         let mut base: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let a = transport_on(Catalog::open(base.clone(), ""), &cloud, Some(KEY));
@@ -192,8 +195,23 @@ async fn racing_pushers() {
                 (Arc::new(InMemory::new()), Arc::new(InMemory::new()));
             copy_store(&base, &sa).await;
             copy_store(&base, &sb).await;
-            let a = transport_on(Catalog::open(sa.clone(), ""), &cloud, Some(KEY));
-            let b = transport_on(Catalog::open(sb.clone(), ""), &cloud, Some(KEY));
+            // Each pusher talks to the cloud through its own fault store, which holds its
+            // manifest create for a moment: both pass the fast-forward check before either
+            // commits, so the conditional create itself decides.
+            let (fa, fb) = (
+                FaultStore::new(cloud.clone()),
+                FaultStore::new(cloud.clone()),
+            );
+            for f in [&fa, &fb] {
+                f.fail_next(
+                    Op::Put,
+                    Some("_versions/"),
+                    Fault::Delay(Duration::from_millis(150)),
+                );
+            }
+            let (ca, cb): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) = (fa.clone(), fb.clone());
+            let a = transport_on(Catalog::open(sa.clone(), ""), &ca, Some(KEY));
+            let b = transport_on(Catalog::open(sb.clone(), ""), &cb, Some(KEY));
             let ta = a
                 .catalog()
                 .open_table("shared_demo.sample_data")
@@ -221,6 +239,21 @@ async fn racing_pushers() {
                     b.push("shared_demo.sample_data").await
                 }
             );
+            // The race happened: both issued the conditional create of the same version.
+            let version_path = format!("_versions/{:020}.json", u64::MAX - (2 + round as u64));
+            for (who, f) in [("a", &fa), ("b", &fb)] {
+                let creates = f
+                    .requests()
+                    .iter()
+                    .filter(|r| r.op == Op::Put && r.path.ends_with(&version_path))
+                    .count();
+                assert_eq!(
+                    creates,
+                    1,
+                    "{kind}: {who} did not race for version {}",
+                    2 + round
+                );
+            }
             let (loser, winner) = match (&ra, &rb) {
                 (Ok(_), Err(e)) => (e, sa),
                 (Err(e), Ok(_)) => (e, sb),
@@ -313,4 +346,61 @@ async fn cloud_ls_and_drop() {
         let err = alice.cloud_drop("pxt://alice/a.pub").await.unwrap_err();
         assert!(matches!(err, TransportError::NotFound { .. }), "{err}");
     }
+}
+
+// Guards "live readers tick per version": a subscriber of a replica sees a pull of three
+// versions (insert, add column, insert) as three steps: the update to 2, the schema change at 3
+// (which cannot be coalesced with its neighbours), then the update to 4; never one jump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_replica_ticks_per_pulled_version() {
+    use tableshare_core::TableEvent;
+    let cloud: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let alice = transport(&cloud, Some(KEY));
+    let t = sample_table(&alice).await;
+    alice
+        .publish(
+            "shared_demo.sample_data",
+            "pxt://alice/live",
+            Access::Public,
+        )
+        .await
+        .unwrap();
+    let bob = transport(&cloud, None);
+    bob.replicate("pxt://alice/live", "r").await.unwrap();
+    let replica = bob.catalog().open_table("r").await.unwrap();
+    let live = replica.live().await.unwrap();
+    let (snapshot, mut sub) = live.subscribe().unwrap();
+    assert_eq!((snapshot.num_rows(), snapshot.step()), (3, 1));
+    t.insert(&rows(&[(4, "Diana", 65.3)])).await.unwrap();
+    t.add_column(Field::new("note", DataType::Utf8, true))
+        .await
+        .unwrap();
+    let with_note = arrow_array::RecordBatch::try_new(
+        t.schema(),
+        vec![
+            Arc::new(arrow_array::Int64Array::from(vec![5])),
+            Arc::new(arrow_array::StringArray::from(vec!["Eve"])),
+            Arc::new(arrow_array::Float64Array::from(vec![88.9])),
+            Arc::new(arrow_array::StringArray::from(vec!["new"])),
+        ],
+    )
+    .unwrap();
+    t.insert(&with_note).await.unwrap();
+    alice.push("shared_demo.sample_data").await.unwrap();
+    assert_eq!(bob.pull("r").await.unwrap().versions, vec![2, 3, 4]);
+    let mut seen = Vec::new();
+    while seen.last().map(|(s, _)| *s) != Some(4) {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+            .await
+            .expect("the live replica ticked")
+            .unwrap()
+            .unwrap();
+        let kind = match event {
+            TableEvent::Update(_) => "update",
+            TableEvent::SchemaChange(_) => "schema",
+            _ => "other",
+        };
+        seen.push((event.step(), kind));
+    }
+    assert_eq!(seen, vec![(2, "update"), (3, "schema"), (4, "update")]);
 }
