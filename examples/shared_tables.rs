@@ -43,38 +43,64 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]));
     let table = alice
         .catalog()
-        .create_table("shared_demo.sample_data", &TableSchema::unpartitioned(schema.clone())?)
+        .create_table(
+            "shared_demo.sample_data",
+            &TableSchema::unpartitioned(schema.clone())?,
+        )
         .await?;
     table
-        .insert(&sample(&schema, &[(1, "Alice", 42.5), (2, "Bob", 37.8), (3, "Charlie", 91.2)]))
+        .insert(&sample(
+            &schema,
+            &[(1, "Alice", 42.5), (2, "Bob", 37.8), (3, "Charlie", 91.2)],
+        ))
         .await?;
 
     let uri = alice
-        .publish("shared_demo.sample_data", "pxt://alice/shared.sample_data", Access::Public)
+        .publish(
+            "shared_demo.sample_data",
+            "pxt://alice/shared.sample_data",
+            Access::Public,
+        )
         .await?;
     println!("Published: {uri}");
 
-    table.insert(&sample(&schema, &[(4, "Diana", 65.3)])).await?;
+    table
+        .insert(&sample(&schema, &[(4, "Diana", 65.3)]))
+        .await?;
     let pushed = alice.push("shared_demo.sample_data").await?;
     println!("Pushed versions {:?}", pushed.versions);
 
     // Bob needs no key for a public table.
     let bob = Transport::new(Catalog::open_local(scratch.path().join("bob"))?, cloud);
     bob.catalog().create_dir("shared_demo").await?;
-    bob.replicate(&uri.to_string(), "shared_demo.replicated_data").await?;
-    let replica = bob.catalog().open_table("shared_demo.replicated_data").await?;
-    println!("Replica at version {} with {} rows", replica.version(), replica.row_count());
+    bob.replicate(&uri.to_string(), "shared_demo.replicated_data")
+        .await?;
+    let replica = bob
+        .catalog()
+        .open_table("shared_demo.replicated_data")
+        .await?;
+    println!(
+        "Replica at version {} with {} rows",
+        replica.version(),
+        replica.row_count()
+    );
 
     let copy = bob
         .create_copy("shared_demo.local_copy", &format!("{uri}:1"))
         .await?;
     copy.insert(&sample(&schema, &[(5, "Eve", 88.9)])).await?;
-    println!("Independent copy has {} rows and no upstream", copy.row_count());
+    println!(
+        "Independent copy has {} rows and no upstream",
+        copy.row_count()
+    );
 
     table.insert(&sample(&schema, &[(5, "Eve", 88.9)])).await?;
     alice.push("shared_demo.sample_data").await?;
     let pulled = bob.pull("shared_demo.replicated_data").await?;
-    let replica = bob.catalog().open_table("shared_demo.replicated_data").await?;
+    let replica = bob
+        .catalog()
+        .open_table("shared_demo.replicated_data")
+        .await?;
     println!(
         "Pulled versions {:?}: replica has {} rows",
         pulled.versions,

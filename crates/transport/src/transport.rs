@@ -19,6 +19,9 @@ use crate::progress::{ProgressEvent, ProgressFn};
 /// How many files move at once.
 const DEFAULT_PARALLELISM: usize = 8;
 
+/// Objects at least this big are uploaded in parts.
+const DEFAULT_MULTIPART_THRESHOLD: u64 = 32 << 20;
+
 /// Shares the tables of one local catalog through the cloud roots of a [`CloudConfig`].
 ///
 /// ```
@@ -58,6 +61,7 @@ pub struct Transport {
     roots: Mutex<HashMap<String, CloudRoot>>,
     progress: Option<ProgressFn>,
     pub(crate) parallelism: usize,
+    pub(crate) multipart_threshold: u64,
 }
 
 impl std::fmt::Debug for Transport {
@@ -78,6 +82,7 @@ impl Transport {
             roots: Mutex::new(HashMap::new()),
             progress: None,
             parallelism: DEFAULT_PARALLELISM,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
         }
     }
 
@@ -90,6 +95,12 @@ impl Transport {
     /// Moves at most `n` files at once (at least 1).
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = n.max(1);
+        self
+    }
+
+    /// Uploads objects of at least `bytes` bytes in parts (default 32 MiB).
+    pub fn with_multipart_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_threshold = bytes;
         self
     }
 

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use tableshare_storage::format::{
     CreateOutcome, Sealed, StoreRoot, TableManifest, blake3_hex, hash_of_name, unseal, verify,
 };
@@ -287,16 +288,20 @@ pub(crate) async fn upload(
                 .ok_or_else(|| TransportError::config("sealing failed"))?,
         };
         let len = stored.len() as u64;
-        match ct.root.put_create(&name, stored).await {
-            CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
-            CreateOutcome::Unknown(source) => {
-                if !ct.root.exists(&name).await? {
-                    return Err(StorageError::Store {
-                        operation: "put",
-                        path: name,
-                        source,
+        if len >= t.multipart_threshold {
+            put_multipart(ct, &name, stored).await?;
+        } else {
+            match ct.root.put_create(&name, stored).await {
+                CreateOutcome::Created | CreateOutcome::AlreadyExists => {}
+                CreateOutcome::Unknown(source) => {
+                    if !ct.root.exists(&name).await? {
+                        return Err(StorageError::Store {
+                            operation: "put",
+                            path: name,
+                            source,
+                        }
+                        .into());
                     }
-                    .into());
                 }
             }
         }
@@ -309,6 +314,32 @@ pub(crate) async fn upload(
     moved.files = sent.len() as u64;
     moved.bytes = sent.iter().sum();
     Ok(moved)
+}
+
+/// The part size of multipart uploads (S3 needs at least 5 MiB for every part but the last).
+const PART_SIZE: usize = 8 << 20;
+
+/// Uploads a big object in parts. Data objects are content-addressed under names unique to
+/// their write, so the plain (unconditional) completion of a multipart upload is safe: a rival
+/// writing the same name writes the same bytes.
+async fn put_multipart(ct: &CloudTable, name: &str, bytes: Bytes) -> Result<()> {
+    let store_err = |source| StorageError::Store {
+        operation: "put_multipart",
+        path: name.to_owned(),
+        source,
+    };
+    let upload = ct
+        .store
+        .put_multipart(&ct.root.path(name))
+        .await
+        .map_err(store_err)?;
+    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    for part in bytes.chunks(PART_SIZE) {
+        writer.wait_for_capacity(2).await.map_err(store_err)?;
+        writer.write(part);
+    }
+    writer.finish().await.map_err(store_err)?;
+    Ok(())
 }
 
 /// Fetches the objects of `objects` that the local table directory lacks from the cloud table,

@@ -404,3 +404,27 @@ async fn live_replica_ticks_per_pulled_version() {
     }
     assert_eq!(seen, vec![(2, "update"), (3, "schema"), (4, "update")]);
 }
+
+// Guards multipart uploads: with a low threshold every object goes up in parts, and the
+// replica (which verifies every byte) is equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_arrive_whole() {
+    for (kind, cloud, _dir) in clouds() {
+        let alice = transport(&cloud, Some(KEY)).with_multipart_threshold(1024);
+        let t = sample_table(&alice).await;
+        let big: Vec<(i64, String, f64)> = (10..20_010)
+            .map(|i| (i, format!("n-{i}"), i as f64))
+            .collect();
+        let refs: Vec<(i64, &str, f64)> =
+            big.iter().map(|(a, b, c)| (*a, b.as_str(), *c)).collect();
+        t.insert(&rows(&refs)).await.unwrap();
+        alice
+            .publish("shared_demo.sample_data", "pxt://alice/mp", Access::Private)
+            .await
+            .unwrap();
+        let bob = transport(&cloud, Some(KEY));
+        bob.replicate("pxt://alice/mp", "r").await.unwrap();
+        let r = bob.catalog().open_table("r").await.unwrap();
+        assert_eq!(ids(&r).await, ids(&t).await, "{kind}");
+    }
+}
