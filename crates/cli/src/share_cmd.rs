@@ -4,6 +4,7 @@
 //! `TABLESHARE_API_KEY`) and draws progress bars on a terminal unless `--quiet`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -108,18 +109,36 @@ fn transport(home: &Home, catalog: Catalog, quiet: bool) -> Result<Transport, Fa
     // indicatif draws only when stderr is a terminal.
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+        ProgressStyle::with_template("{msg:18} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    let cb = move |event: &ProgressEvent| match event {
-        ProgressEvent::Planned { version, bytes, .. } => {
-            bar.inc_length(*bytes);
-            bar.set_message(format!("version {version}"));
+    // Version in flight, files moved and files planned, shown beside the byte bar.
+    let state = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+    let cb = move |event: &ProgressEvent| {
+        let [version, done, planned] = &state;
+        match event {
+            ProgressEvent::Planned {
+                version: v,
+                bytes,
+                files,
+            } => {
+                version.store(*v, Ordering::Relaxed);
+                bar.inc_length(*bytes);
+                planned.fetch_add(*files, Ordering::Relaxed);
+            }
+            ProgressEvent::Transferred { bytes } => {
+                bar.inc(*bytes);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
-        ProgressEvent::Transferred { bytes } => bar.inc(*bytes),
-        ProgressEvent::Committed { .. } => {}
-        _ => {}
+        bar.set_message(format!(
+            "v{} files {}/{}",
+            version.load(Ordering::Relaxed),
+            done.load(Ordering::Relaxed),
+            planned.load(Ordering::Relaxed)
+        ));
     };
     Ok(t.with_progress(Arc::new(cb)))
 }
