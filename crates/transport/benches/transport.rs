@@ -246,7 +246,8 @@ async fn main() {
     let pulled = bob.pull("big").await.unwrap();
     let pull100_s = secs(start);
     let pull100_requests = counted.counts().total();
-    assert_eq!(pulled.versions.len(), 100);
+    // At least the 100 appends (background compaction may add a version of its own).
+    assert!(pulled.versions.len() >= 100, "{:?}", pulled.versions);
 
     println!(
         "{}",
@@ -266,6 +267,7 @@ async fn main() {
             "push1pct_requests": push1pct_requests,
             "pull100_s": pull100_s,
             "pull100_requests": pull100_requests,
+            "pull100_versions": pulled.versions.len(),
         })
     );
     let _ = std::fs::remove_dir_all(&work);

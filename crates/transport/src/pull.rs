@@ -105,6 +105,7 @@ impl Transport {
                 moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
                 known = next;
             }
+            writer.set_upstream_version(report.version).await?;
             finish(&mut report, moved);
             Ok(report)
         }
@@ -194,6 +195,11 @@ impl Transport {
             let next = known_of(&c.objects);
             moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
             known = next;
+        }
+        // Recorded once per pull: the replica's own versions are the truth, and a pull killed
+        // before this line is corrected by the next one (above).
+        if !report.versions.is_empty() {
+            writer.set_upstream_version(report.version).await?;
         }
         finish(&mut report, moved);
         Ok(report)
@@ -327,7 +333,6 @@ impl Transport {
         writer
             .commit_manifest(c.version, seal(&c.sealed.body))
             .await?;
-        writer.set_upstream_version(c.version).await?;
         self.emit(ProgressEvent::Committed { version: c.version });
         report.versions.push(c.version);
         report.version = c.version;
