@@ -18,8 +18,12 @@
 //!    scan's peak memory, and `tableshare table show BIG --limit 10` through the release CLI;
 //!    `scale_report` renders them into a second generated section of docs/performance.md.
 //!
+//! 5. Then the workloads of issue 8, sharing through object stores (`transport`): publish and
+//!    replicate against the physical limit of a file:// root and of the local S3 server, push
+//!    and pull costs; rendered into a third generated section.
+//!
 //! `--quick` runs small sizes and three rounds to check that the machinery works end to end; it
-//! never touches the docs. `--only storage` or `--only scale` runs one part (a full run then
+//! never touches the docs. `--only storage`, `--only scale` or `--only transport` runs one part (a full run then
 //! rewrites only that part's section). The pieces: `sides` runs the programs, `report` renders
 //! the storage tables.
 
@@ -27,6 +31,7 @@ mod report;
 mod scale;
 mod scale_report;
 mod sides;
+mod transport;
 
 use std::collections::BTreeMap;
 
@@ -78,21 +83,35 @@ pub(crate) type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
 /// Runs the benchmark; `args` are the words after `bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only storage|scale]";
+    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only storage|scale|transport]";
     let mut quick = false;
-    let (mut storage, mut scale) = (true, true);
+    let (mut storage, mut scale, mut sharing) = (true, true, true);
     let mut words = args.iter();
     while let Some(word) = words.next() {
         match (word.as_str(), words.clone().next().map(String::as_str)) {
             ("--quick", _) => quick = true,
-            ("--only", Some(part @ ("storage" | "scale"))) => {
-                (storage, scale) = (part == "storage", part == "scale");
+            ("--only", Some(part @ ("storage" | "scale" | "transport"))) => {
+                (storage, scale, sharing) =
+                    (part == "storage", part == "scale", part == "transport");
                 words.next();
             }
             _ => bail!(USAGE),
         }
     }
     let root = workspace_root()?;
+    if sharing {
+        let sizes = if quick {
+            &transport::QUICK
+        } else {
+            &transport::FULL
+        };
+        let report = transport::run(&root, sizes)?;
+        println!("\n{report}");
+        write_unless_quick(&root, quick, transport::SECTION, &report)?;
+    }
+    if !(storage || scale) {
+        return Ok(());
+    }
     let sides = sides::Sides::prepare(&root)?;
     if storage {
         run_storage(&root, &sides, quick)?;

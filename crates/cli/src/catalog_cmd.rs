@@ -47,8 +47,12 @@ pub(crate) enum TableCommand {
         /// Columns as NAME:TYPE, comma-separated, e.g. 'id:int64,name:utf8,value:float64'
         /// (types: int32, int64, float32, float64, bool, utf8, binary, timestamp, date, json,
         /// list<float32>).
+        #[arg(long, required_unless_present = "source", conflicts_with = "source")]
+        schema: Option<String>,
+        /// Create an independent copy of a published table (`pxt://ORG/path[:N]`) instead: a
+        /// normal, writable table with no upstream.
         #[arg(long)]
-        schema: String,
+        source: Option<String>,
     },
     /// Insert the rows of a file (.csv, .json/.ndjson, .parquet, .arrow; `-` reads CSV on stdin)
     /// as one new version.
@@ -126,7 +130,7 @@ pub(crate) fn storage_failure(err: StorageError) -> Failure {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -253,10 +257,18 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
     let catalog = open(home)?;
     runtime()?.block_on(async {
         match command {
-            TableCommand::Create { path, schema } => {
-                let schema = parse_schema_spec(&schema).map_err(|err| {
-                    Failure::BadInput(anyhow::Error::new(err).context("invalid --schema"))
-                })?;
+            TableCommand::Create {
+                path,
+                source: Some(source),
+                ..
+            } => {
+                crate::share_cmd::create_from_source(home, catalog.clone(), &path, &source).await?
+            }
+            TableCommand::Create { path, schema, .. } => {
+                let schema =
+                    parse_schema_spec(schema.as_deref().unwrap_or_default()).map_err(|err| {
+                        Failure::BadInput(anyhow::Error::new(err).context("invalid --schema"))
+                    })?;
                 let schema = TableSchema::unpartitioned(Arc::new(schema))
                     .map_err(|err| Failure::BadInput(anyhow::Error::new(err)))?;
                 catalog

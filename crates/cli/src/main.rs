@@ -15,6 +15,7 @@ mod exit;
 mod home;
 mod maintenance;
 mod output;
+mod share_cmd;
 mod uri_cmd;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
         #[command(flatten)]
         args: maintenance::GcArgs,
     },
+    /// Sharing through object stores: publish, push, replicate, pull, cloud ls/drop.
+    #[command(flatten)]
+    Share(share_cmd::ShareCommand),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         } => with_home(home, |h| catalog_cmd::run_ls(h, dir, recursive, json)),
         Command::Table { command } => with_home(home, |h| catalog_cmd::run_table(h, command)),
         Command::Gc { args } => with_home(home, |h| catalog_cmd::run_gc(h, &args)),
+        Command::Share(command) => with_home(home, |h| share_cmd::run(h, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -559,3 +559,130 @@ fn insert_parquet_and_arrow_files() {
     assert!(stderr.contains("colour"), "names the column: {stderr}");
     assert_eq!(history_versions(h), [0, 1, 2], "nothing inserted");
 }
+
+// Guards the sharing commands of the contract (seed 000) end to end across two homes sharing
+// one file:// cloud root: exit codes, the canonical URI, `cloud ls --json`, replicas, pull,
+// independent copies, and the key requirement (config.toml's `api_key`).
+#[test]
+fn sharing_commands() {
+    let cloud = tempfile::tempdir().unwrap();
+    let alice = tempfile::tempdir().unwrap();
+    let bob = tempfile::tempdir().unwrap();
+    let root = format!("[cloud]\nroot = \"file://{}\"\n", cloud.path().display());
+    std::fs::write(bob.path().join("config.toml"), &root).unwrap();
+    std::fs::write(alice.path().join("config.toml"), &root).unwrap();
+    let (a, b) = (alice.path(), bob.path());
+    check(a, &["dir", "create", "shared_demo"], 0);
+    let spec = "id:int64,name:utf8,value:float64";
+    check(
+        a,
+        &[
+            "table",
+            "create",
+            "shared_demo.sample_data",
+            "--schema",
+            spec,
+        ],
+        0,
+    );
+    let csv = "id,name,value\n1,Alice,42.5\n2,Bob,37.8\n3,Charlie,91.2\n";
+    check_stdin(
+        a,
+        &["table", "insert", "shared_demo.sample_data", "-"],
+        Some(csv),
+        0,
+    );
+    let uri = "pxt://alice/shared.sample_data";
+    // No key yet: refused, nothing published.
+    check(
+        a,
+        &[
+            "publish",
+            "shared_demo.sample_data",
+            uri,
+            "--access",
+            "public",
+        ],
+        1,
+    );
+    assert_eq!(
+        json_of(&check(b, &["cloud", "ls", "alice", "--json"], 0)),
+        json!([])
+    );
+    std::fs::write(a.join("config.toml"), format!("api_key = \"k\"\n{root}")).unwrap();
+    check(
+        a,
+        &["publish", "shared_demo.sample_data", "pxt://alice/../x"],
+        2,
+    );
+    let out = check(
+        a,
+        &[
+            "publish",
+            "shared_demo.sample_data",
+            uri,
+            "--access",
+            "public",
+            "--quiet",
+        ],
+        0,
+    );
+    assert_eq!(out.trim(), uri);
+    check(
+        a,
+        &[
+            "publish",
+            "shared_demo.sample_data",
+            uri,
+            "--access",
+            "public",
+        ],
+        1,
+    );
+    check(b, &["replicate", uri, "replicated_data"], 0);
+    check_stdin(
+        b,
+        &["table", "insert", "replicated_data", "-"],
+        Some("id,name,value\n7,X,1.0\n"),
+        1,
+    );
+    check_stdin(
+        a,
+        &["table", "insert", "shared_demo.sample_data", "-"],
+        Some("id,name,value\n4,Diana,65.3\n"),
+        0,
+    );
+    check(b, &["push", "replicated_data"], 1);
+    check(a, &["push", "shared_demo.sample_data"], 0);
+    check(b, &["pull", "replicated_data"], 0);
+    let rows = json_of(&check(
+        b,
+        &["table", "show", "replicated_data", "--json"],
+        0,
+    ));
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    check(
+        b,
+        &["table", "create", "copy", "--source", &format!("{uri}:1")],
+        0,
+    );
+    let rows = json_of(&check(b, &["table", "show", "copy", "--json"], 0));
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    check_stdin(
+        b,
+        &["table", "insert", "copy", "-"],
+        Some("id,name,value\n9,Eve,1.0\n"),
+        0,
+    );
+    assert_eq!(
+        json_of(&check(b, &["cloud", "ls", "alice", "--json"], 0)),
+        json!([{"uri": uri, "access": "public", "version": 2}])
+    );
+    check(b, &["cloud", "drop", uri], 1);
+    check(a, &["cloud", "drop", uri], 0);
+    check(a, &["cloud", "drop", uri], 1);
+    assert_eq!(
+        json_of(&check(b, &["cloud", "ls", "alice", "--json"], 0)),
+        json!([])
+    );
+}

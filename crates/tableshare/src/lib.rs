@@ -9,6 +9,7 @@
 //! | [`uri`] | `tableshare-uri` | every table address: `pxt://` cloud tables, `pq://` worker tables, `ts://` direct worker addresses, subscription options |
 //! | [`table`] | `tableshare-core` | the one table model: schemas, row keys, row sets, table updates, live tables, snapshots, subscriptions, table definitions |
 //! | [`storage`] | `tableshare-storage` | the versioned storage engine: catalog, tables, versions, time travel, garbage collection |
+//! | [`transport`] | `tableshare-transport` | sharing through object stores: publish, push, replicate, pull, independent copies |
 //!
 //! Programs that need only one layer can depend on that crate alone; the facade adds no types of
 //! its own to those layers, so values move freely between code written against either.
@@ -39,9 +40,16 @@ pub mod storage {
     pub use tableshare_storage::*;
 }
 
+/// Sharing tables through object stores: publish, push, replicate, pull (the
+/// `tableshare-transport` crate).
+pub mod transport {
+    pub use tableshare_transport::*;
+}
+
 pub use tableshare_core::{
     LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableEvent, TableSchema,
     TableUpdate,
 };
 pub use tableshare_storage::{Catalog, Table};
+pub use tableshare_transport::{Access, CloudConfig, Transport};
 pub use tableshare_uri::{CloudUri, DirectUri, TableUri, WorkerUri};

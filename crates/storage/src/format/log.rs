@@ -236,7 +236,8 @@ impl VersionLog {
     }
 
     /// Best-effort update of the advisory hint (a failure only makes the next open slower).
-    pub(crate) async fn write_hint(&self, version: u64) {
+    /// Code that commits a version by other means (the transport's copies) calls it after.
+    pub async fn write_hint(&self, version: u64) {
         if let Err(error) = self
             .root
             .put_overwrite(&self.hint_path(), Bytes::from(version.to_string()))

@@ -127,8 +127,10 @@ impl StoreRoot {
         }
     }
 
-    /// Writes an object, replacing what was there (used only for advisory hints).
-    pub(crate) async fn put_overwrite(&self, rel: &str, bytes: Bytes) -> Result<()> {
+    /// Writes an object, replacing what was there. The format uses it only for advisory
+    /// hints and side records that are never the truth (a version is committed only by
+    /// [`StoreRoot::put_create`]).
+    pub async fn put_overwrite(&self, rel: &str, bytes: Bytes) -> Result<()> {
         self.store
             .put(&self.path(rel), PutPayload::from_bytes(bytes))
             .await
