@@ -209,9 +209,10 @@ impl<B: TableDataServiceBackend> PageCache<B> {
         })?;
         let min_rows = usize::try_from(rows.end - rows.start).unwrap_or(usize::MAX);
         let max_rows = usize::try_from(limit.max(rows.end) - rows.start).unwrap_or(usize::MAX);
-        caller
+        let values = caller
             .column_values(table, location, field, rows.start, min_rows, max_rows)
-            .await
+            .await?;
+        Ok(compact(values))
     }
 
     /// Records `entry`'s new size and evicts the least recently used entries past the budget.
@@ -251,4 +252,17 @@ impl<B: TableDataServiceBackend> PageCache<B> {
             keep
         });
     }
+}
+
+/// `values` in buffers of its own when it is a small slice of larger buffers (a backend may
+/// answer with a slice of everything it holds): the cache then keeps, and counts, only what it
+/// uses.
+fn compact(values: ArrayRef) -> ArrayRef {
+    let used = values.to_data().get_slice_memory_size().unwrap_or(0);
+    if values.get_array_memory_size() <= used.saturating_mul(2) {
+        return values;
+    }
+    // `concat` of one array hands it back as it is; with an empty second one it copies.
+    let empty = arrow_array::new_empty_array(values.data_type());
+    arrow_select::concat::concat(&[values.as_ref(), empty.as_ref()]).unwrap_or(values)
 }

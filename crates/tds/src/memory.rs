@@ -198,6 +198,20 @@ impl MemoryTable {
         Ok(())
     }
 
+    /// Sends a failure to every subscriber of the table and its locations (a backend that lost
+    /// its source, as seed 002's `failure_cb`).
+    pub fn fail_subscribers(&self, message: &str) {
+        let data = self.lock();
+        for sink in data.watchers.values() {
+            sink.fail(message);
+        }
+        for location in data.locations.values() {
+            for sink in location.sizes.values() {
+                sink.fail(message);
+            }
+        }
+    }
+
     /// How many location and size subscriptions are active (cancelled ones are gone).
     pub fn subscriber_count(&self) -> usize {
         let data = self.lock();
