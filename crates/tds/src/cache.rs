@@ -108,13 +108,14 @@ impl<B: TableDataServiceBackend> PageCache<B> {
         });
         let parts = try_join_all(pages).await?;
         if parts.len() == 1 {
-            return Ok(parts.into_iter().next().unwrap_or_else(|| {
-                arrow_array::new_empty_array(field.data_type())
-            }));
+            return Ok(parts
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| arrow_array::new_empty_array(field.data_type())));
         }
         let parts: Vec<&dyn Array> = parts.iter().map(|part| part.as_ref()).collect();
         arrow_select::concat::concat(&parts).map_err(|error| TdsError::Contract {
-            context: caller.context(table).at(location).column(field.name()),
+            context: Box::new(caller.context(table).at(location).column(field.name())),
             operation: "column_values",
             problem: format!("pages do not concatenate: {error}"),
         })
@@ -133,12 +134,7 @@ impl<B: TableDataServiceBackend> PageCache<B> {
         need: Range<u64>,
         limit: u64,
     ) -> Result<ArrayRef> {
-        let id: PageId<B> = (
-            table.clone(),
-            location.clone(),
-            field.name().clone(),
-            page,
-        );
+        let id: PageId<B> = (table.clone(), location.clone(), field.name().clone(), page);
         let entry = self
             .lock()
             .entry(id.clone())
@@ -150,9 +146,10 @@ impl<B: TableDataServiceBackend> PageCache<B> {
                 })
             })
             .clone();
-        entry
-            .last_used
-            .store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        entry.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let mut run = entry.run.lock().await;
         let context = || caller.context(table).at(location).column(field.name());
         let (start, values) = match run.take() {
@@ -172,10 +169,10 @@ impl<B: TableDataServiceBackend> PageCache<B> {
                     .await?;
                 let joined = arrow_select::concat::concat(&[held.values.as_ref(), more.as_ref()])
                     .map_err(|error| TdsError::Contract {
-                        context: context(),
-                        operation: "column_values",
-                        problem: format!("values do not concatenate: {error}"),
-                    })?;
+                    context: Box::new(context()),
+                    operation: "column_values",
+                    problem: format!("values do not concatenate: {error}"),
+                })?;
                 (held.start, joined)
             }
             _ => {
@@ -204,9 +201,13 @@ impl<B: TableDataServiceBackend> PageCache<B> {
         rows: Range<u64>,
         limit: u64,
     ) -> Result<ArrayRef> {
-        let _permit = self.fetches.acquire().await.map_err(|_| TdsError::NotFound {
-            context: caller.context(table),
-        })?;
+        let _permit = self
+            .fetches
+            .acquire()
+            .await
+            .map_err(|_| TdsError::NotFound {
+                context: Box::new(caller.context(table)),
+            })?;
         let min_rows = usize::try_from(rows.end - rows.start).unwrap_or(usize::MAX);
         let max_rows = usize::try_from(limit.max(rows.end) - rows.start).unwrap_or(usize::MAX);
         let values = caller

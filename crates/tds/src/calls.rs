@@ -46,17 +46,17 @@ impl<B: TableDataServiceBackend> Caller<B> {
         let call = AssertUnwindSafe(call).catch_unwind();
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(TdsError::Timeout {
-                context: context.clone(),
+                context: Box::new(context.clone()),
                 operation,
                 after: self.timeout,
             }),
             Ok(Err(panic)) => Err(TdsError::Backend {
-                context: context.clone(),
+                context: Box::new(context.clone()),
                 operation,
                 source: panic_message(panic).into(),
             }),
             Ok(Ok(Err(source))) => Err(TdsError::Backend {
-                context: context.clone(),
+                context: Box::new(context.clone()),
                 operation,
                 source,
             }),
@@ -68,11 +68,7 @@ impl<B: TableDataServiceBackend> Caller<B> {
     pub(crate) async fn table_schema(&self, table: &B::TableKey) -> Result<TableSchemas> {
         let context = self.context(table);
         let schemas = self
-            .guarded(
-                &context,
-                "table_schema",
-                self.backend.table_schema(table),
-            )
+            .guarded(&context, "table_schema", self.backend.table_schema(table))
             .await?;
         if let Some(partitioning) = &schemas.partitioning {
             for field in partitioning.fields() {
@@ -149,8 +145,14 @@ impl<B: TableDataServiceBackend> Caller<B> {
             .guarded(
                 &context,
                 operation,
-                self.backend
-                    .column_values(table, location, field.name(), offset, min_rows, max_rows),
+                self.backend.column_values(
+                    table,
+                    location,
+                    field.name(),
+                    offset,
+                    min_rows,
+                    max_rows,
+                ),
             )
             .await?;
         if values.len() < min_rows || values.len() > max_rows {
@@ -190,7 +192,7 @@ impl<B: TableDataServiceBackend> Caller<B> {
 
 pub(crate) fn contract(context: &Context, operation: &'static str, problem: String) -> TdsError {
     TdsError::Contract {
-        context: context.clone(),
+        context: Box::new(context.clone()),
         operation,
         problem,
     }

@@ -150,12 +150,18 @@ pub async fn run_all<B: TableDataServiceBackend>(
     let shared = &backend;
     let backend = backend.as_ref();
     let outcomes: Vec<(&'static str, CaseResult)> = vec![
-        ("schema_is_well_formed", schema_is_well_formed(backend, caps).await),
+        (
+            "schema_is_well_formed",
+            schema_is_well_formed(backend, caps).await,
+        ),
         (
             "locations_carry_one_row_of_partition_values",
             locations_carry_one_row_of_partition_values(backend, caps).await,
         ),
-        ("sizes_never_shrink", sizes_never_shrink(backend, caps).await),
+        (
+            "sizes_never_shrink",
+            sizes_never_shrink(backend, caps).await,
+        ),
         (
             "column_values_honour_offset_and_bounds",
             column_values_honour_offset_and_bounds(backend, caps).await,
@@ -164,7 +170,10 @@ pub async fn run_all<B: TableDataServiceBackend>(
             "subscriptions_send_what_exists_first",
             subscriptions_send_what_exists_first(backend, caps).await,
         ),
-        ("unknown_table_is_an_error", unknown_table_is_an_error(backend, caps).await),
+        (
+            "unknown_table_is_an_error",
+            unknown_table_is_an_error(backend, caps).await,
+        ),
         (
             "subscriptions_report_growth_until_dropped",
             subscriptions_report_growth_until_dropped(backend, caps).await,
@@ -194,7 +203,10 @@ pub async fn schema_is_well_formed<B: TableDataServiceBackend>(
         .table_schema(&caps.table)
         .await
         .map_err(backend_error("table_schema"))?;
-    ensure!(!schemas.data.fields().is_empty(), "the data schema has no columns");
+    ensure!(
+        !schemas.data.fields().is_empty(),
+        "the data schema has no columns"
+    );
     if let Some(partitioning) = &schemas.partitioning {
         for field in partitioning.fields() {
             ensure!(
@@ -221,11 +233,17 @@ pub async fn locations_carry_one_row_of_partition_values<B: TableDataServiceBack
         .table_locations(&caps.table)
         .await
         .map_err(backend_error("table_locations"))?;
-    ensure!(!locations.is_empty(), "the table under test has no locations");
+    ensure!(
+        !locations.is_empty(),
+        "the table under test has no locations"
+    );
     let mut seen = HashSet::new();
     let context = Context::table(&backend.name(), &caps.table);
     for (location, values) in locations {
-        ensure!(seen.insert(location.clone()), "location {location} is listed twice");
+        ensure!(
+            seen.insert(location.clone()),
+            "location {location} is listed twice"
+        );
         check_partition_values(
             &context.at(&location),
             "table_locations",
@@ -255,7 +273,10 @@ pub async fn sizes_never_shrink<B: TableDataServiceBackend>(
             .table_location_size(&caps.table, &location)
             .await
             .map_err(backend_error("table_location_size"))?;
-        ensure!(second >= first, "location {location} shrank from {first} to {second}");
+        ensure!(
+            second >= first,
+            "location {location} shrank from {first} to {second}"
+        );
     }
     Ok(())
 }
@@ -349,9 +370,14 @@ pub async fn subscriptions_send_what_exists_first<B: TableDataServiceBackend>(
     while let Ok(event) = events.try_recv() {
         match event {
             LocationEvent::Added(location, _) => {
-                ensure!(sent.insert(location.clone()), "location {location} was sent twice");
+                ensure!(
+                    sent.insert(location.clone()),
+                    "location {location} was sent twice"
+                );
             }
-            LocationEvent::Failed(message) => return Err(format!("subscription failed: {message}")),
+            LocationEvent::Failed(message) => {
+                return Err(format!("subscription failed: {message}"));
+            }
             _ => {}
         }
     }
@@ -458,7 +484,12 @@ pub async fn subscriptions_report_growth_until_dropped<B: TableDataServiceBacken
     })
     .await;
     match news {
-        Err(_) => return Err(format!("no news within {:?} of the table growing", caps.wait)),
+        Err(_) => {
+            return Err(format!(
+                "no news within {:?} of the table growing",
+                caps.wait
+            ));
+        }
         Ok(Err(message)) => return Err(format!("a subscription failed: {message}")),
         Ok(Ok(())) => {}
     }
@@ -485,10 +516,8 @@ pub async fn service_reads_what_the_backend_holds<B: TableDataServiceBackend>(
     caps: &Capabilities<B>,
 ) -> CaseResult {
     let backend = shared.as_ref();
-    let service = TableDataService::with_options(
-        shared.clone(),
-        ServiceOptions::default().with_page_size(5),
-    );
+    let service =
+        TableDataService::with_options(shared.clone(), ServiceOptions::default().with_page_size(5));
     let table = service
         .make_table(caps.table.clone(), false)
         .await
@@ -519,14 +548,22 @@ pub async fn service_reads_what_the_backend_holds<B: TableDataServiceBackend>(
             }
         }
     }
-    ensure!(rows.num_rows() as u64 == total, "the table has {} rows, the sizes sum to {total}", rows.num_rows());
+    ensure!(
+        rows.num_rows() as u64 == total,
+        "the table has {} rows, the sizes sum to {total}",
+        rows.num_rows()
+    );
     for (field, parts) in schemas.data.fields().iter().zip(expected) {
         let parts: Vec<&dyn Array> = parts.iter().map(|part| part.as_ref()).collect();
         let want = arrow_select::concat::concat(&parts).map_err(|error| error.to_string())?;
         let got = rows
             .column_by_name(field.name())
             .ok_or_else(|| format!("the table lacks column {}", field.name()))?;
-        ensure!(got.as_ref() == want.as_ref(), "column {} differs from the backend's values", field.name());
+        ensure!(
+            got.as_ref() == want.as_ref(),
+            "column {} differs from the backend's values",
+            field.name()
+        );
     }
     Ok(())
 }

@@ -194,7 +194,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
             LocationEvent::Blink(location) => self.layout.blink(&location)?,
             LocationEvent::Failed(message) => {
                 return Err(TdsError::Backend {
-                    context: self.layout.context.clone(),
+                    context: Box::new(self.layout.context.clone()),
                     operation,
                     source: message.into(),
                 });
@@ -213,7 +213,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
                     None => self.layout.context.clone(),
                 };
                 Err(TdsError::Backend {
-                    context,
+                    context: Box::new(context),
                     operation,
                     source: message.into(),
                 })
@@ -227,7 +227,9 @@ impl<B: TableDataServiceBackend> Driver<B> {
         values: Option<RecordBatch>,
         operation: &'static str,
     ) -> Result<usize> {
-        let index = self.layout.add(location.clone(), values.clone(), operation)?;
+        let index = self
+            .layout
+            .add(location.clone(), values.clone(), operation)?;
         if self.partitioned {
             let live = LiveTable::new(self.layout.schema.clone(), LiveTableOptions::default());
             if let Some(entry) = self.layout.locations.get_mut(index) {
@@ -249,7 +251,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
             return Ok(());
         };
         let refused = |source| TdsError::Table {
-            context: self.layout.context.clone(),
+            context: Box::new(self.layout.context.clone()),
             source,
         };
         for (index, part) in step.parts {
@@ -295,5 +297,7 @@ impl std::error::Error for SharedError {
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -70,7 +70,7 @@ pub enum TdsError {
     #[error("{context}: {operation} failed: {source}")]
     Backend {
         /// What the error concerns.
-        context: Context,
+        context: Box<Context>,
         /// The backend method.
         operation: &'static str,
         /// The backend's error.
@@ -81,7 +81,7 @@ pub enum TdsError {
     #[error("{context}: {operation} did not answer within {after:?}")]
     Timeout {
         /// What the error concerns.
-        context: Context,
+        context: Box<Context>,
         /// The backend method.
         operation: &'static str,
         /// The timeout.
@@ -93,7 +93,7 @@ pub enum TdsError {
     #[error("{context}: {operation} broke the backend contract: {problem}")]
     Contract {
         /// What the error concerns.
-        context: Context,
+        context: Box<Context>,
         /// The backend method.
         operation: &'static str,
         /// What was wrong.
@@ -104,7 +104,7 @@ pub enum TdsError {
     #[error("{context}: the table refused a step: {source}")]
     Table {
         /// What the error concerns.
-        context: Context,
+        context: Box<Context>,
         /// The table's error.
         source: CoreError,
     },
@@ -113,7 +113,7 @@ pub enum TdsError {
     #[error("{context}: not found")]
     NotFound {
         /// What was looked for.
-        context: Context,
+        context: Box<Context>,
     },
 }
 

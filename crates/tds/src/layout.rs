@@ -71,24 +71,25 @@ impl<B: TableDataServiceBackend> Layout<B> {
             .as_ref()
             .map(|schema| schema.fields().iter().cloned().collect())
             .unwrap_or_default();
-        let data_fields: Vec<FieldRef> = match columns {
-            None => schemas.data.fields().iter().cloned().collect(),
-            Some(columns) => {
-                let mut fields = Vec::new();
-                for column in columns {
-                    if partition_fields.iter().any(|field| field.name() == column) {
-                        continue;
-                    }
-                    let field = schemas.data.field_with_name(column).map_err(|_| {
-                        TdsError::NotFound {
-                            context: context.column(column),
+        let data_fields: Vec<FieldRef> =
+            match columns {
+                None => schemas.data.fields().iter().cloned().collect(),
+                Some(columns) => {
+                    let mut fields = Vec::new();
+                    for column in columns {
+                        if partition_fields.iter().any(|field| field.name() == column) {
+                            continue;
                         }
-                    })?;
-                    fields.push(Arc::new(field.clone()));
+                        let field = schemas.data.field_with_name(column).map_err(|_| {
+                            TdsError::NotFound {
+                                context: Box::new(context.column(column)),
+                            }
+                        })?;
+                        fields.push(Arc::new(field.clone()));
+                    }
+                    fields
                 }
-                fields
-            }
-        };
+            };
         let names: Vec<String> = partition_fields
             .iter()
             .map(|field| field.name().clone())
@@ -99,7 +100,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
             .collect();
         let arrow = Arc::new(Schema::new(fields));
         let schema = TableSchema::new(arrow, names).map_err(|source| TdsError::Table {
-            context: context.clone(),
+            context: Box::new(context.clone()),
             source,
         })?;
         Ok(Self {
@@ -151,7 +152,12 @@ impl<B: TableDataServiceBackend> Layout<B> {
     }
 
     /// Records a size the backend reported for location `index`; sizes never shrink.
-    pub(crate) fn resize(&mut self, index: usize, size: u64, operation: &'static str) -> Result<()> {
+    pub(crate) fn resize(
+        &mut self,
+        index: usize,
+        size: u64,
+        operation: &'static str,
+    ) -> Result<()> {
         let Some(location) = self.locations.get_mut(index) else {
             return Ok(());
         };
@@ -258,7 +264,8 @@ impl<B: TableDataServiceBackend> Layout<B> {
             whole_removed.union_with(&removed);
             whole_keys.extend_from_slice(&keys);
             let rows = AddedRows::new(keys, batch.clone()).map_err(|e| self.refused(e))?;
-            let part = TableUpdate::new(0, removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
+            let part =
+                TableUpdate::new(0, removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
             parts.push((index, part));
             if let Some(location) = self.locations.get_mut(index) {
                 location.shown = shown;
@@ -279,7 +286,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
 
     fn refused(&self, source: tableshare_core::CoreError) -> TdsError {
         TdsError::Table {
-            context: self.context.clone(),
+            context: Box::new(self.context.clone()),
             source,
         }
     }
@@ -300,8 +307,14 @@ impl<B: TableDataServiceBackend> Layout<B> {
         if let Some(values) = &location.values {
             let zeros = UInt32Array::from(vec![0u32; count]);
             for column in values.columns() {
-                let repeated = arrow_select::take::take(column.as_ref(), &zeros, None)
-                    .map_err(|error| contract(&self.context.at(&location.key), "table_locations", error.to_string()))?;
+                let repeated =
+                    arrow_select::take::take(column.as_ref(), &zeros, None).map_err(|error| {
+                        contract(
+                            &self.context.at(&location.key),
+                            "table_locations",
+                            error.to_string(),
+                        )
+                    })?;
                 columns.push(repeated);
             }
         }

@@ -321,7 +321,11 @@ impl TableDataServiceBackend for MemoryBackend {
             .collect())
     }
 
-    async fn table_location_size(&self, table: &String, location: &String) -> Result<u64, BackendError> {
+    async fn table_location_size(
+        &self,
+        table: &String,
+        location: &String,
+    ) -> Result<u64, BackendError> {
         let table = self.table(table)?;
         let data = table.lock();
         let location = data
@@ -364,7 +368,9 @@ impl TableDataServiceBackend for MemoryBackend {
             ))
             .into());
         }
-        let take = usize::try_from(available).unwrap_or(usize::MAX).min(max_rows);
+        let take = usize::try_from(available)
+            .unwrap_or(usize::MAX)
+            .min(max_rows);
         let parts: Vec<&dyn Array> = held
             .batches
             .iter()
@@ -409,12 +415,12 @@ impl TableDataServiceBackend for MemoryBackend {
             let mut data = table.lock();
             let id = data.next_id;
             data.next_id += 1;
-            let held = data
-                .locations
-                .get_mut(location)
-                .ok_or_else(|| MemoryError::NoSuchLocation {
-                    location: location.clone(),
-                })?;
+            let held =
+                data.locations
+                    .get_mut(location)
+                    .ok_or_else(|| MemoryError::NoSuchLocation {
+                        location: location.clone(),
+                    })?;
             sink.size(held.rows);
             held.sizes.insert(id, sink);
             id

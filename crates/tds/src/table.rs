@@ -169,9 +169,13 @@ impl<B: TableDataServiceBackend> PartitionedTable<B> {
 
     /// The constituent whose partition values display as `key`.
     pub fn constituent(&self, key: &[&str]) -> Option<Constituent> {
-        self.constituents()
-            .into_iter()
-            .find(|constituent| constituent.key.iter().map(String::as_str).eq(key.iter().copied()))
+        self.constituents().into_iter().find(|constituent| {
+            constituent
+                .key
+                .iter()
+                .map(String::as_str)
+                .eq(key.iter().copied())
+        })
     }
 
     /// The underlying service table (its failure, its retry).

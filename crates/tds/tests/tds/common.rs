@@ -99,7 +99,11 @@ pub(crate) fn add_ticker_data(table: &MemoryTable, ticker: &str, exchange: &str)
     let key = format!("{ticker}:{exchange}");
     if table.append(&key, location_data()).is_err() {
         table
-            .add_location(key, Some(partition_values(ticker, exchange)), location_data())
+            .add_location(
+                key,
+                Some(partition_values(ticker, exchange)),
+                location_data(),
+            )
             .unwrap();
     }
 }
@@ -154,13 +158,13 @@ pub(crate) async fn failure(table: &LiveTable) -> String {
         if let Some(error) = table.failure() {
             return error.to_string();
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "table did not fail"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "table did not fail");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// One `column_values` call: (location, column, offset, min_rows, max_rows).
+pub(crate) type Call = (String, String, u64, usize, usize);
 
 /// How a [`Faulty`] backend misbehaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,7 +193,7 @@ pub(crate) enum Fault {
 pub(crate) struct Faulty {
     pub(crate) inner: MemoryBackend,
     pub(crate) fault: Arc<Mutex<Fault>>,
-    pub(crate) calls: Arc<Mutex<Vec<(String, String, u64, usize, usize)>>>,
+    pub(crate) calls: Arc<Mutex<Vec<Call>>>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     pub(crate) max_in_flight: Arc<AtomicUsize>,
     pub(crate) delay: Duration,
@@ -216,7 +220,7 @@ impl Faulty {
     }
 
     /// The `column_values` calls so far: (location, column, offset, min_rows, max_rows).
-    pub(crate) fn calls(&self) -> Vec<(String, String, u64, usize, usize)> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
 }
@@ -242,14 +246,21 @@ impl TableDataServiceBackend for Faulty {
         if self.fault() == Fault::TwoPartitionRows {
             for (_, values) in &mut entries {
                 if let Some(batch) = values {
-                    *values = Some(arrow_select::concat::concat_batches(&batch.schema(), [&*batch, &*batch])?);
+                    *values = Some(arrow_select::concat::concat_batches(
+                        &batch.schema(),
+                        [&*batch, &*batch],
+                    )?);
                 }
             }
         }
         Ok(entries)
     }
 
-    async fn table_location_size(&self, table: &String, location: &String) -> Result<u64, BackendError> {
+    async fn table_location_size(
+        &self,
+        table: &String,
+        location: &String,
+    ) -> Result<u64, BackendError> {
         self.inner.table_location_size(table, location).await
     }
 

@@ -24,7 +24,11 @@ async fn the_memory_backend_conforms() {
         .with_unknown_table("nope".to_string())
         .with_grow(grow);
     run_all(Arc::new(backend), capabilities).await.unwrap();
-    assert_eq!(sample.subscriber_count(), 0, "the suite's subscriptions were all cancelled");
+    assert_eq!(
+        sample.subscriber_count(),
+        0,
+        "the suite's subscriptions were all cancelled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +41,13 @@ async fn the_suite_catches_a_broken_backend() {
         .await
         .unwrap_err();
     let cases: Vec<&str> = failures.0.iter().map(|failure| failure.case).collect();
-    assert!(cases.contains(&"column_values_honour_offset_and_bounds"), "{failures}");
-    assert!(cases.contains(&"service_reads_what_the_backend_holds"), "{failures}");
+    assert!(
+        cases.contains(&"column_values_honour_offset_and_bounds"),
+        "{failures}"
+    );
+    assert!(
+        cases.contains(&"service_reads_what_the_backend_holds"),
+        "{failures}"
+    );
     assert!(!cases.contains(&"schema_is_well_formed"), "{failures}");
 }

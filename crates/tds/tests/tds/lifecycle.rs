@@ -88,8 +88,16 @@ async fn a_blink_location_replaces_its_rows_each_step() {
         expected_rows(&[("GOOG", "NYSE", 1), ("MSFT", "BZX", 1)])
     );
     let keys_after = live.snapshot().unwrap().key_vec();
-    assert_eq!(keys_before[..2], keys_after[..2], "GOOG:NYSE keeps its keys");
-    assert_ne!(keys_before[2..], keys_after[2..], "the blink rows are new rows");
+    assert_eq!(
+        keys_before[..2],
+        keys_after[..2],
+        "GOOG:NYSE keeps its keys"
+    );
+    assert_ne!(
+        keys_before[2..],
+        keys_after[2..],
+        "the blink rows are new rows"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +107,10 @@ async fn a_failed_table_can_be_retried() {
     let faulty = Faulty::new(backend);
     let service = TableDataService::new(faulty.clone());
     let table = service.make_table("sample".into(), true).await.unwrap();
-    assert!(!table.retry().await.unwrap(), "a healthy table is left alone");
+    assert!(
+        !table.retry().await.unwrap(),
+        "a healthy table is left alone"
+    );
 
     faulty.set(Fault::Error("flaky".into()));
     add_ticker_data(&sample, "MSFT", "BZX");
@@ -139,7 +150,10 @@ async fn dropping_a_table_cancels_its_subscriptions() {
     drop(table);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while sample.subscriber_count() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "subscriptions left behind");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscriptions left behind"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -61,7 +61,10 @@ async fn only_the_asked_columns_are_fetched_a_page_at_a_time() {
     );
     let batch = rows(&table.live());
     assert_eq!(batch.num_columns(), 1);
-    assert_eq!(batch.column(0).as_ref(), &Int64Array::from_iter_values(0..10));
+    assert_eq!(
+        batch.column(0).as_ref(),
+        &Int64Array::from_iter_values(0..10)
+    );
 
     // A second table over the same column costs nothing: every page is cached.
     let again = service
@@ -90,11 +93,21 @@ async fn growth_fetches_only_the_new_rows() {
             .flat_map(|call| call.2..call.2 + call.3 as u64)
             .collect();
         asked.sort_unstable();
-        assert_eq!(asked, (0..13).collect::<Vec<_>>(), "column {column}: {calls:?}");
+        assert_eq!(
+            asked,
+            (0..13).collect::<Vec<_>>(),
+            "column {column}: {calls:?}"
+        );
     }
     // The partly filled page 2 (rows 8..10) was extended by 10..12, page 3 fetched for 12.
-    assert!(calls.contains(&("a".into(), "n".into(), 10, 2, 2)), "{calls:?}");
-    assert!(calls.contains(&("a".into(), "n".into(), 12, 1, 1)), "{calls:?}");
+    assert!(
+        calls.contains(&("a".into(), "n".into(), 10, 2, 2)),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&("a".into(), "n".into(), 12, 1, 1)),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +121,11 @@ async fn the_budget_bounds_the_cache() {
             .with_cache_budget(budget),
     );
     let first = service.make_table("numbers".into(), false).await.unwrap();
-    assert!(service.cached_bytes() <= budget, "{}", service.cached_bytes());
+    assert!(
+        service.cached_bytes() <= budget,
+        "{}",
+        service.cached_bytes()
+    );
     assert!(service.cached_bytes() > 0);
     let calls = faulty.calls().len();
     assert_eq!(calls, 20, "ten pages of two columns");
@@ -170,7 +187,10 @@ async fn racing_readers_share_one_fetch_per_page() {
         tokio::spawn(make(service.clone()))
     );
     let ((a_start, a_end, a), (b_start, b_end, b)) = (a.unwrap(), b.unwrap());
-    assert!(a_start < b_end && b_start < a_end, "the two makes did not overlap");
+    assert!(
+        a_start < b_end && b_start < a_end,
+        "the two makes did not overlap"
+    );
     assert_eq!(faulty.calls().len(), 4, "{:?}", faulty.calls());
     assert_eq!(rows(&a.live()), rows(&b.live()));
 }

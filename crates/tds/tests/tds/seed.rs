@@ -88,7 +88,11 @@ async fn seed_usage_static_table_holds_what_was_there() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(live.step(), 1);
     assert_eq!(rows(&live), expected);
-    assert_eq!(sample.subscriber_count(), 0, "a static table subscribes to nothing");
+    assert_eq!(
+        sample.subscriber_count(),
+        0,
+        "a static table subscribes to nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,10 @@ fn names(error: &TdsError, location: Option<&str>, column: Option<&str>, fragmen
     assert_eq!(context.column.as_deref(), column, "{error}");
     let message = error.to_string();
     assert!(message.contains(fragment), "{message}");
-    assert!(message.contains("backend faulty, table sample"), "{message}");
+    assert!(
+        message.contains("backend faulty, table sample"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +52,12 @@ async fn partition_values_of_two_rows_are_refused() {
             .make_table("sample".into(), refreshing)
             .await
             .unwrap_err();
-        names(&error, Some("GOOG:NYSE"), None, "must be one row, got 2 rows");
+        names(
+            &error,
+            Some("GOOG:NYSE"),
+            None,
+            "must be one row, got 2 rows",
+        );
     }
 }
 
@@ -64,7 +72,9 @@ async fn a_bad_new_location_fails_the_refreshing_table() {
     let (_, mut updates) = live.subscribe().unwrap();
     let twice = partition_values("IBM", "NYSE");
     let twice = arrow_select::concat::concat_batches(&twice.schema(), [&twice, &twice]).unwrap();
-    sample.add_location("IBM:NYSE", Some(twice), location_data()).unwrap();
+    sample
+        .add_location("IBM:NYSE", Some(twice), location_data())
+        .unwrap();
     let message = failure(&live).await;
     assert!(message.contains("location IBM:NYSE"), "{message}");
     assert!(message.contains("one row, got 2"), "{message}");
@@ -90,7 +100,10 @@ async fn missing_partition_values_are_refused() {
 async fn wrong_row_count_and_type_from_column_values_are_refused() {
     for (fault, fragment) in [
         (Fault::ShortColumn, "got 1 rows"),
-        (Fault::WrongType, "values have type Utf8, the schema says Boolean"),
+        (
+            Fault::WrongType,
+            "values have type Utf8, the schema says Boolean",
+        ),
     ] {
         let (faulty, _sample) = seeded();
         faulty.set(fault);
@@ -113,7 +126,12 @@ async fn a_shrinking_size_is_refused() {
         .make_table("sample".into(), true)
         .await
         .unwrap_err();
-    names(&error, Some("GOOG:NYSE"), None, "the size shrank from 2 to 1 rows");
+    names(
+        &error,
+        Some("GOOG:NYSE"),
+        None,
+        "the size shrank from 2 to 1 rows",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +145,10 @@ async fn a_failing_call_fails_the_refreshing_table_with_its_message() {
     add_ticker_data(&sample, "MSFT", "BZX");
     let message = failure(&table.live()).await;
     assert!(message.contains("the quote server is down"), "{message}");
-    assert!(message.contains("backend faulty, table sample, location MSFT:BZX, column"), "{message}");
+    assert!(
+        message.contains("backend faulty, table sample, location MSFT:BZX, column"),
+        "{message}"
+    );
     assert!(table.live().snapshot().is_err());
 }
 
@@ -141,7 +162,10 @@ async fn a_subscription_failure_fails_the_table() {
     sample.fail_subscribers("lost the feed");
     let message = failure(&table.live()).await;
     assert!(message.contains("lost the feed"), "{message}");
-    assert!(message.contains("backend faulty, table sample"), "{message}");
+    assert!(
+        message.contains("backend faulty, table sample"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +178,10 @@ async fn a_call_that_never_answers_times_out_instead_of_hanging() {
         .await
         .unwrap_err();
     assert!(matches!(error, TdsError::Timeout { .. }), "{error}");
-    assert!(error.to_string().contains("did not answer within 200ms"), "{error}");
+    assert!(
+        error.to_string().contains("did not answer within 200ms"),
+        "{error}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // The same inside a refreshing table: it fails, it does not stall.
@@ -180,7 +207,10 @@ async fn a_panicking_backend_fails_the_table() {
     faulty.set(Fault::Panic);
     add_ticker_data(&sample, "MSFT", "BZY");
     let message = failure(&table.live()).await;
-    assert!(message.contains("the backend panicked: column_values exploded"), "{message}");
+    assert!(
+        message.contains("the backend panicked: column_values exploded"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,8 +220,20 @@ async fn an_unknown_table_is_the_backends_error() {
         .make_table("nope".into(), false)
         .await
         .unwrap_err();
-    assert!(matches!(error, TdsError::Backend { operation: "table_schema", .. }), "{error}");
-    assert!(error.to_string().contains("table nope does not exist"), "{error}");
+    assert!(
+        matches!(
+            error,
+            TdsError::Backend {
+                operation: "table_schema",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("table nope does not exist"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
