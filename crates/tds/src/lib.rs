@@ -62,6 +62,7 @@ mod error;
 mod ext;
 mod layout;
 mod memory;
+mod parquet;
 mod service;
 mod table;
 
@@ -71,6 +72,7 @@ pub use backend::{
 };
 pub use error::{Context, Result, TdsError};
 pub use ext::BackendExt;
-pub use memory::{MemoryBackend, MemoryTable};
+pub use memory::{MemoryBackend, MemoryError, MemoryTable};
+pub use parquet::ParquetBackend;
 pub use service::{ServiceOptions, TableDataService};
 pub use table::{Constituent, PartitionedTable, ServiceTable};

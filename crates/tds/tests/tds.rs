@@ -10,6 +10,8 @@ mod common;
 mod conformance;
 #[path = "tds/lifecycle.rs"]
 mod lifecycle;
+#[path = "tds/parquet.rs"]
+mod parquet;
 #[path = "tds/paging.rs"]
 mod paging;
 #[path = "tds/seed.rs"]
