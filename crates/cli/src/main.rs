@@ -15,6 +15,7 @@ mod exit;
 mod home;
 mod maintenance;
 mod output;
+mod tds_cmd;
 mod uri_cmd;
 
 use std::path::PathBuf;
@@ -72,6 +73,11 @@ enum Command {
         #[command(flatten)]
         args: maintenance::GcArgs,
     },
+    /// Read tables through the table data service (seed 002).
+    Tds {
+        #[command(subcommand)]
+        command: tds_cmd::TdsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         } => with_home(home, |h| catalog_cmd::run_ls(h, dir, recursive, json)),
         Command::Table { command } => with_home(home, |h| catalog_cmd::run_table(h, command)),
         Command::Gc { args } => with_home(home, |h| catalog_cmd::run_gc(h, &args)),
+        Command::Tds { command } => tds_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,11 @@ pub mod storage {
     pub use tableshare_storage::*;
 }
 
+/// The table data service (seed 002): backends, the service, the conformance suite.
+pub mod tds {
+    pub use tableshare_tds::*;
+}
+
 pub use tableshare_core::{
     LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableEvent, TableSchema,
     TableUpdate,

@@ -53,12 +53,12 @@ impl<B: TableDataServiceBackend> Caller<B> {
             Ok(Err(panic)) => Err(TdsError::Backend {
                 context: Box::new(context.clone()),
                 operation,
-                source: panic_message(panic).into(),
+                error: panic_message(panic).into(),
             }),
             Ok(Ok(Err(source))) => Err(TdsError::Backend {
                 context: Box::new(context.clone()),
                 operation,
-                source,
+                error: source,
             }),
             Ok(Ok(Ok(value))) => Ok(value),
         }

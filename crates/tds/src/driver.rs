@@ -196,7 +196,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
                 return Err(TdsError::Backend {
                     context: Box::new(self.layout.context.clone()),
                     operation,
-                    source: message.into(),
+                    error: message.into(),
                 });
             }
         }
@@ -215,7 +215,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
                 Err(TdsError::Backend {
                     context: Box::new(context),
                     operation,
-                    source: message.into(),
+                    error: message.into(),
                 })
             }
         }
@@ -252,7 +252,7 @@ impl<B: TableDataServiceBackend> Driver<B> {
         };
         let refused = |source| TdsError::Table {
             context: Box::new(self.layout.context.clone()),
-            source,
+            error: source,
         };
         for (index, part) in step.parts {
             if let Some(live) = self

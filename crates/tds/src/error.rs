@@ -26,9 +26,13 @@ pub struct Context {
 
 impl Context {
     pub(crate) fn table(backend: &str, table: &dyn fmt::Display) -> Self {
+        let table = match table.to_string() {
+            empty if empty.is_empty() => "\"\"".to_string(),
+            named => named,
+        };
         Self {
             backend: backend.to_string(),
-            table: table.to_string(),
+            table,
             location: None,
             column: None,
         }
@@ -67,14 +71,14 @@ impl fmt::Display for Context {
 #[non_exhaustive]
 pub enum TdsError {
     /// A backend call returned an error (or a subscription reported a failure).
-    #[error("{context}: {operation} failed: {source}")]
+    #[error("{context}: {operation} failed: {error}")]
     Backend {
         /// What the error concerns.
         context: Box<Context>,
         /// The backend method.
         operation: &'static str,
-        /// The backend's error.
-        source: BackendError,
+        /// The backend's error (shown in this error's message, so not repeated as its source).
+        error: BackendError,
     },
 
     /// A backend call did not answer within the service's timeout.
@@ -101,12 +105,12 @@ pub enum TdsError {
     },
 
     /// The table model refused an update built from the backend's answers.
-    #[error("{context}: the table refused a step: {source}")]
+    #[error("{context}: the table refused a step: {error}")]
     Table {
         /// What the error concerns.
         context: Box<Context>,
-        /// The table's error.
-        source: CoreError,
+        /// The table's error (shown in this error's message, so not repeated as its source).
+        error: CoreError,
     },
 
     /// The table has no constituent or location of that name.

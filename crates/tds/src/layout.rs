@@ -101,7 +101,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
         let arrow = Arc::new(Schema::new(fields));
         let schema = TableSchema::new(arrow, names).map_err(|source| TdsError::Table {
             context: Box::new(context.clone()),
-            source,
+            error: source,
         })?;
         Ok(Self {
             table,
@@ -287,7 +287,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
     fn refused(&self, source: tableshare_core::CoreError) -> TdsError {
         TdsError::Table {
             context: Box::new(self.context.clone()),
-            source,
+            error: source,
         }
     }
 

@@ -108,6 +108,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// The store and folder of `table`, for messages.
+    fn describe(&self, table: &str) -> String {
+        format!("{}/{}", self.reader.store, self.prefix(table))
+    }
+
     fn prefix(&self, table: &str) -> Path {
         table
             .split('/')
@@ -159,7 +164,7 @@ impl Inner {
             .values()
             .flat_map(|files| files.first())
             .next()
-            .ok_or_else(|| format!("no Parquet files under {}", self.prefix(table)))?;
+            .ok_or_else(|| format!("no Parquet files under {}", self.describe(table)))?;
         let meta = self.reader.footer(first).await?;
         let partition_names: Vec<&String> = partitioning
             .iter()
@@ -202,7 +207,7 @@ impl TableDataServiceBackend for ParquetBackend {
     type LocationKey = String;
 
     fn name(&self) -> String {
-        format!("parquet {}", self.inner.root)
+        format!("parquet {}", self.inner.describe(""))
     }
 
     async fn table_schema(&self, table: &String) -> Result<TableSchemas, BackendError> {
@@ -215,7 +220,7 @@ impl TableDataServiceBackend for ParquetBackend {
     ) -> Result<Vec<LocationEntry<String>>, BackendError> {
         let listing = self.inner.refresh(table).await?;
         if listing.is_empty() {
-            return Err(format!("no Parquet files under {}", self.inner.prefix(table)).into());
+            return Err(format!("no Parquet files under {}", self.inner.describe(table)).into());
         }
         self.inner.entries(table, &listing).await
     }
