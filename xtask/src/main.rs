@@ -7,7 +7,8 @@
 //!   suite, and the documentation build with warnings denied. Each step prints its name and how
 //!   long it took; the first failure stops the run with a non-zero exit code. The test step runs
 //!   against a local S3 server (moto) that this command installs, starts and stops itself
-//!   (`s3.rs`), so the storage suites run on S3 too.
+//!   (`s3.rs`), so the storage suites run on S3 too, and with pyarrow installed in a venv
+//!   (`pyarrow.rs`), so the data service is tested on datasets pyarrow writes.
 //! - `cargo xtask bench [--quick]`: the benchmark programs that compare tableshare with its peers
 //!   side by side in one run (see `bench.rs` and docs/performance.md).
 //!
@@ -24,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod pyarrow;
 mod s3;
 mod venv;
 
@@ -92,7 +94,8 @@ fn ci() -> Result<()> {
         // The S3 server lives exactly as long as the test step: dropped (stopped) when the step
         // ends, whether it passed or failed.
         let s3 = s3::S3Server::start(&root)?;
-        let env = s3.env();
+        let mut env = s3.env();
+        env.extend(pyarrow::test_env(&root)?);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         step(
             &root,
