@@ -82,7 +82,9 @@ async fn show(url: &str, partitioned: bool, json: bool) -> CmdResult {
     let (store, root) = open(url)?;
     let service = TableDataService::new(ParquetBackend::new(store, root));
     let failed = |err: tableshare::tds::TdsError| {
-        Failure::Failed(anyhow!(err).context(format!("cannot read `{url}` as a data service table")))
+        Failure::Failed(
+            anyhow!(err).context(format!("cannot read `{url}` as a data service table")),
+        )
     };
     let encode = |err: anyhow::Error| Failure::Failed(err.context("could not render the rows"));
     if !partitioned {

@@ -26,7 +26,10 @@ fn location_data() -> Result<RecordBatch, Box<dyn Error>> {
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("Boolean", Arc::new(BooleanArray::from(vec![true, false]))),
         ("Byte", Arc::new(Int8Array::from(vec![1, -1]))),
-        ("Char", Arc::new(UInt16Array::from(vec![u16::from(b'-'), u16::from(b'1')]))),
+        (
+            "Char",
+            Arc::new(UInt16Array::from(vec![u16::from(b'-'), u16::from(b'1')])),
+        ),
         ("Short", Arc::new(Int16Array::from(vec![1, -1]))),
         ("Int", Arc::new(Int32Array::from(vec![1, -1]))),
         ("Long", Arc::new(Int64Array::from(vec![1, -1]))),
@@ -67,10 +70,18 @@ fn partitioning_values(ticker: &str, exchange: &str) -> Result<RecordBatch, Box<
 }
 
 /// The seed's `add_ticker_data`: a new location, or two more rows for an existing one.
-fn add_ticker_data(table: &MemoryTable, ticker: &str, exchange: &str) -> Result<(), Box<dyn Error>> {
+fn add_ticker_data(
+    table: &MemoryTable,
+    ticker: &str,
+    exchange: &str,
+) -> Result<(), Box<dyn Error>> {
     let key = format!("{ticker}:{exchange}");
     if table.append(&key, location_data()?).is_err() {
-        table.add_location(key, Some(partitioning_values(ticker, exchange)?), location_data()?)?;
+        table.add_location(
+            key,
+            Some(partitioning_values(ticker, exchange)?),
+            location_data()?,
+        )?;
     }
     Ok(())
 }

@@ -47,6 +47,8 @@
 //! # }
 //! ```
 //!
+//! The [`guide`] (docs/tds.md) walks through writing a backend, with a worked example.
+//!
 //! # Features
 //!
 //! This crate has no cargo features.
@@ -60,6 +62,8 @@ pub mod conformance;
 mod driver;
 mod error;
 mod ext;
+#[doc = include_str!("../../../docs/tds.md")]
+pub mod guide {}
 mod layout;
 mod memory;
 mod parquet;

@@ -10,10 +10,10 @@ mod common;
 mod conformance;
 #[path = "tds/lifecycle.rs"]
 mod lifecycle;
-#[path = "tds/parquet.rs"]
-mod parquet;
 #[path = "tds/paging.rs"]
 mod paging;
+#[path = "tds/parquet.rs"]
+mod parquet;
 #[path = "tds/seed.rs"]
 mod seed;
 #[path = "tds/validation.rs"]

@@ -55,7 +55,13 @@ fn tds_show_reads_a_hive_folder() {
     // Partitioning columns come first in the output too.
     let text = check(home.path(), &["tds", "show", &format!("file://{root}")], 0);
     let header = text.lines().nth(1).unwrap();
-    assert!(header.trim_start_matches('|').trim().starts_with("Ticker | Exchange | id"), "{text}");
+    assert!(
+        header
+            .trim_start_matches('|')
+            .trim()
+            .starts_with("Ticker | Exchange | id"),
+        "{text}"
+    );
     assert!(text.contains("3 rows"), "{text}");
 
     let parts = json_of(&check(
@@ -92,7 +98,11 @@ fn tds_show_failures_exit_1_or_2() {
     check(home.path(), &["tds", "show", missing.to_str().unwrap()], 1);
 
     let empty = tempfile::tempdir().unwrap();
-    let out = run(home.path(), &["tds", "show", empty.path().to_str().unwrap()], None);
+    let out = run(
+        home.path(),
+        &["tds", "show", empty.path().to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Parquet files"));
 
@@ -103,9 +113,16 @@ fn tds_show_failures_exit_1_or_2() {
     let folder = corrupt.path().join("Ticker=IBM/Exchange=NYSE");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("part-0.parquet"), b"not parquet at all").unwrap();
-    let out = run(home.path(), &["tds", "show", corrupt.path().to_str().unwrap(), "--json"], None);
+    let out = run(
+        home.path(),
+        &["tds", "show", corrupt.path().to_str().unwrap(), "--json"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no rows printed for a failed read");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Ticker=IBM/Exchange=NYSE/part-0.parquet"), "{stderr}");
+    assert!(
+        stderr.contains("Ticker=IBM/Exchange=NYSE/part-0.parquet"),
+        "{stderr}"
+    );
 }

@@ -46,11 +46,14 @@ pub(crate) async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Listi
         if hidden(name) || folders.iter().any(hidden) || !name.ends_with(".parquet") {
             continue;
         }
-        listing.entry(folders.join("/")).or_default().push(FileEntry {
-            path: object.location,
-            size: object.size,
-            e_tag: object.e_tag,
-        });
+        listing
+            .entry(folders.join("/"))
+            .or_default()
+            .push(FileEntry {
+                path: object.location,
+                size: object.size,
+                e_tag: object.e_tag,
+            });
     }
     for files in listing.values_mut() {
         files.sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
@@ -59,7 +62,9 @@ pub(crate) async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Listi
 }
 
 /// The `(column, value)` pairs of a location's folder; `None` values are nulls.
-pub(crate) fn partition_pairs(location: &str) -> Result<Vec<(String, Option<String>)>, BackendError> {
+pub(crate) fn partition_pairs(
+    location: &str,
+) -> Result<Vec<(String, Option<String>)>, BackendError> {
     if location.is_empty() {
         return Ok(Vec::new());
     }
@@ -70,10 +75,7 @@ pub(crate) fn partition_pairs(location: &str) -> Result<Vec<(String, Option<Stri
                 format!("folder {segment:?} of {location:?} is not a hive partition (column=value)")
             })?;
             let value = decode(value);
-            Ok((
-                decode(column),
-                (value != NULL_PARTITION).then_some(value),
-            ))
+            Ok((decode(column), (value != NULL_PARTITION).then_some(value)))
         })
         .collect()
 }
@@ -137,7 +139,11 @@ pub(crate) fn partitioning_schema(listing: &Listing) -> Result<Option<SchemaRef>
         .into_iter()
         .zip(integer)
         .map(|(name, integer)| {
-            let data_type = if integer { DataType::Int64 } else { DataType::Utf8 };
+            let data_type = if integer {
+                DataType::Int64
+            } else {
+                DataType::Utf8
+            };
             Field::new(name, data_type, true)
         })
         .collect();

@@ -104,7 +104,9 @@ impl ParquetBackend {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {
@@ -142,7 +144,9 @@ impl Inner {
                 .await?
                 .get(location)
                 .cloned()
-                .ok_or_else(|| format!("location {location:?} of table {table:?} does not exist").into()),
+                .ok_or_else(|| {
+                    format!("location {location:?} of table {table:?} does not exist").into()
+                }),
         }
     }
 
@@ -155,7 +159,10 @@ impl Inner {
     }
 
     async fn schemas(&self, table: &str) -> Result<TableSchemas, BackendError> {
-        if let Some(schemas) = lock(&self.tables).get(table).and_then(|state| state.schemas.clone()) {
+        if let Some(schemas) = lock(&self.tables)
+            .get(table)
+            .and_then(|state| state.schemas.clone())
+        {
             return Ok(schemas);
         }
         let listing = self.refresh(table).await?;
@@ -225,7 +232,11 @@ impl TableDataServiceBackend for ParquetBackend {
         self.inner.entries(table, &listing).await
     }
 
-    async fn table_location_size(&self, table: &String, location: &String) -> Result<u64, BackendError> {
+    async fn table_location_size(
+        &self,
+        table: &String,
+        location: &String,
+    ) -> Result<u64, BackendError> {
         let files = self.inner.files(table, location).await?;
         self.inner.rows(&files).await
     }
@@ -260,7 +271,11 @@ impl TableDataServiceBackend for ParquetBackend {
             for (group, rows) in meta.groups.iter().enumerate() {
                 let group_end = group_start + rows;
                 if group_end > offset && group_start < end {
-                    let values = self.inner.reader.group_column(file, &meta, group, index).await?;
+                    let values = self
+                        .inner
+                        .reader
+                        .group_column(file, &meta, group, index)
+                        .await?;
                     let from = offset.max(group_start) - group_start;
                     let to = end.min(group_end) - group_start;
                     parts.push(values.slice(usize::try_from(from)?, usize::try_from(to - from)?));
@@ -275,7 +290,9 @@ impl TableDataServiceBackend for ParquetBackend {
         let parts: Vec<&dyn Array> = parts.iter().map(|part| part.as_ref()).collect();
         match parts.as_slice() {
             [one] => Ok(arrow_array::make_array(one.to_data())),
-            [] => Err(format!("rows {offset}..{end} are past the end of location {location:?}").into()),
+            [] => Err(
+                format!("rows {offset}..{end} are past the end of location {location:?}").into(),
+            ),
             _ => Ok(arrow_select::concat::concat(&parts)?),
         }
     }
@@ -286,9 +303,14 @@ impl TableDataServiceBackend for ParquetBackend {
         sink: LocationSink<String>,
     ) -> Result<SubscriptionHandle, BackendError> {
         self.inner.schemas(table).await?;
-        let running = lock(&self.inner.tables).get(table).is_some_and(|state| state.task.is_some());
+        let running = lock(&self.inner.tables)
+            .get(table)
+            .is_some_and(|state| state.task.is_some());
         let listing = if running {
-            lock(&self.inner.tables).get(table).map(|state| state.listing.clone()).unwrap_or_default()
+            lock(&self.inner.tables)
+                .get(table)
+                .map(|state| state.listing.clone())
+                .unwrap_or_default()
         } else {
             self.inner.refresh(table).await?
         };

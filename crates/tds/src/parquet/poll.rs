@@ -64,8 +64,14 @@ async fn run(inner: Weak<Inner>, table: String, every: std::time::Duration) {
                     let message = format!("listing failed {failures} times in a row: {error}");
                     let tables = lock(&inner.tables);
                     if let Some(state) = tables.get(&table) {
-                        state.locations.values().for_each(|sink| sink.fail(message.clone()));
-                        state.sizes.values().for_each(|(_, sink)| sink.fail(message.clone()));
+                        state
+                            .locations
+                            .values()
+                            .for_each(|sink| sink.fail(message.clone()));
+                        state
+                            .sizes
+                            .values()
+                            .for_each(|(_, sink)| sink.fail(message.clone()));
                     }
                 }
             }
@@ -92,12 +98,16 @@ async fn poll(inner: &Inner, table: &str) -> Result<(), BackendError> {
     for change in changes {
         let change = match change {
             Change::Grown(location, _) => {
-                let rows = inner.rows(new.get(&location).map(Vec::as_slice).unwrap_or_default()).await?;
+                let rows = inner
+                    .rows(new.get(&location).map(Vec::as_slice).unwrap_or_default())
+                    .await?;
                 Change::Grown(location, rows)
             }
             Change::Added(location) | Change::Replaced(location) => {
                 // Read the footers now, so the size subscription that follows is quick.
-                inner.rows(new.get(&location).map(Vec::as_slice).unwrap_or_default()).await?;
+                inner
+                    .rows(new.get(&location).map(Vec::as_slice).unwrap_or_default())
+                    .await?;
                 if old.contains_key(&location) {
                     Change::Replaced(location)
                 } else {
@@ -116,7 +126,10 @@ async fn poll(inner: &Inner, table: &str) -> Result<(), BackendError> {
         match change {
             Change::Added(location) | Change::Replaced(location) => {
                 if old.contains_key(&location) {
-                    state.locations.values().for_each(|sink| sink.retract(location.clone()));
+                    state
+                        .locations
+                        .values()
+                        .for_each(|sink| sink.retract(location.clone()));
                 }
                 match listing::partition_values(&location, partitioning.as_ref()) {
                     Ok(values) => state

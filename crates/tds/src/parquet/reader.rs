@@ -98,18 +98,25 @@ type GroupKey = (Path, Option<String>, usize, usize);
 pub(crate) struct Reader {
     pub(crate) store: Arc<dyn ObjectStore>,
     footers: Mutex<HashMap<(Path, u64, Option<String>), FileMeta>>,
-    groups: Mutex<(HashMap<GroupKey, Arc<OnceCell<ArrayRef>>>, VecDeque<GroupKey>)>,
+    groups: Mutex<(
+        HashMap<GroupKey, Arc<OnceCell<ArrayRef>>>,
+        VecDeque<GroupKey>,
+    )>,
     group_capacity: usize,
 }
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("Reader")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Reader {
@@ -202,18 +209,25 @@ impl Reader {
             metadata: Some(meta.reader.metadata().clone()),
         };
         let rows = meta.groups.get(group).copied().unwrap_or(0);
-        let mask = ProjectionMask::roots(meta.reader.metadata().file_metadata().schema_descr(), [column]);
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(source, meta.reader.clone())
-            .with_projection(mask)
-            .with_row_groups(vec![group])
-            .with_batch_size(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
-            .build()
-            .map_err(|error| format!("{}: {error}", file.path))?;
+        let mask = ProjectionMask::roots(
+            meta.reader.metadata().file_metadata().schema_descr(),
+            [column],
+        );
+        let stream =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(source, meta.reader.clone())
+                .with_projection(mask)
+                .with_row_groups(vec![group])
+                .with_batch_size(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
+                .build()
+                .map_err(|error| format!("{}: {error}", file.path))?;
         let batches: Vec<RecordBatch> = stream
             .try_collect()
             .await
             .map_err(|error| format!("{}: {error}", file.path))?;
-        let parts: Vec<&dyn Array> = batches.iter().map(|batch| batch.column(0).as_ref()).collect();
+        let parts: Vec<&dyn Array> = batches
+            .iter()
+            .map(|batch| batch.column(0).as_ref())
+            .collect();
         match parts.as_slice() {
             [one] => Ok(arrow_array::make_array(one.to_data())),
             _ => Ok(arrow_select::concat::concat(&parts)?),

@@ -84,7 +84,12 @@ async fn upload(dir: &FsPath, store: &dyn ObjectStore) {
                 pending.push(path);
                 continue;
             }
-            let relative = path.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
             let key = Path::from(relative);
             if store.head(&key).await.is_err() {
                 let bytes = std::fs::read(&path).unwrap();
@@ -179,7 +184,10 @@ impl Site {
 async fn until_rows(table: &tableshare_core::LiveTable, count: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while table.snapshot().unwrap().num_rows() < count {
-        assert!(tokio::time::Instant::now() < deadline, "table stuck below {count} rows");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "table stuck below {count} rows"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -193,7 +201,10 @@ async fn seed_scenario(site: Site) {
     let fixed = service.make_table(String::new(), false).await.unwrap();
     assert_eq!(rows(&fixed.live()), first);
     let table = service.make_table(String::new(), true).await.unwrap();
-    let parts = service.make_partitioned_table(String::new(), true).await.unwrap();
+    let parts = service
+        .make_partitioned_table(String::new(), true)
+        .await
+        .unwrap();
     let live = table.live();
     assert_eq!(live.schema().partition_columns(), ["Ticker", "Exchange"]);
     assert_eq!(rows(&live), first);
@@ -221,8 +232,20 @@ async fn seed_scenario(site: Site) {
 
     until_rows(&parts.merged(), 12).await;
     assert_eq!(rows(&parts.merged()), third);
-    let keys: Vec<Vec<String>> = parts.constituents().iter().map(|c| c.key().to_vec()).collect();
-    assert_eq!(keys, [["GOOG", "NYSE"], ["MSFT", "BZX"], ["MSFT", "BZY"], ["GOOG", "BZX"]]);
+    let keys: Vec<Vec<String>> = parts
+        .constituents()
+        .iter()
+        .map(|c| c.key().to_vec())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ["GOOG", "NYSE"],
+            ["MSFT", "BZX"],
+            ["MSFT", "BZY"],
+            ["GOOG", "BZX"]
+        ]
+    );
     let bzx = parts.constituent(&["MSFT", "BZX"]).unwrap();
     assert_eq!(bzx.location(), "Ticker=MSFT/Exchange=BZX");
     assert_eq!(rows(bzx.table()), expected_rows(&[("MSFT", "BZX", 2)]));
@@ -256,7 +279,9 @@ async fn conformance(site: Site) {
     let capabilities = Capabilities::new(String::new())
         .with_unknown_table("no/such/folder".to_string())
         .with_grow(grow);
-    run_all(Arc::new(site.backend()), capabilities).await.unwrap();
+    run_all(Arc::new(site.backend()), capabilities)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,10 +346,17 @@ async fn only_the_row_groups_and_column_needed_are_read() {
         }
     }
     std::fs::write(dir.path().join("data.parquet"), &bytes).unwrap();
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
     let backend = ParquetBackend::new(store, Path::from(""));
     let table = String::new();
-    assert_eq!(backend.table_location_size(&table, &String::new()).await.unwrap(), 10_000);
+    assert_eq!(
+        backend
+            .table_location_size(&table, &String::new())
+            .await
+            .unwrap(),
+        10_000
+    );
     let values = backend
         .column_values(&table, &String::new(), "n", 5_100, 300, 300)
         .await
@@ -333,14 +365,18 @@ async fn only_the_row_groups_and_column_needed_are_read() {
         values.as_ref(),
         &arrow_array::Int64Array::from_iter_values(5_100..5_400)
     );
-    assert!(backend
-        .column_values(&table, &String::new(), "n", 6_100, 10, 10)
-        .await
-        .is_err());
-    assert!(backend
-        .column_values(&table, &String::new(), "m", 5_100, 10, 10)
-        .await
-        .is_err());
+    assert!(
+        backend
+            .column_values(&table, &String::new(), "n", 6_100, 10, 10)
+            .await
+            .is_err()
+    );
+    assert!(
+        backend
+            .column_values(&table, &String::new(), "m", 5_100, 10, 10)
+            .await
+            .is_err()
+    );
 }
 
 /// Guards against a store outage hanging or corrupting a table: a failed GET while a column is
@@ -358,7 +394,10 @@ async fn a_store_fault_fails_the_table_by_name_and_a_retry_recovers() {
     );
     // Load the footers, then fail the next data read.
     let columns = ["Double"];
-    service.make_table_columns(String::new(), false, &["Boolean"]).await.unwrap();
+    service
+        .make_table_columns(String::new(), false, &["Boolean"])
+        .await
+        .unwrap();
     faults.fail_next(Op::Get, Some("Exchange=NYSE"), Fault::Error);
     let error = service
         .make_table_columns(String::new(), false, &columns)
