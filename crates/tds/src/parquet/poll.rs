@@ -38,10 +38,11 @@ impl ParquetBackend {
             if let Some(state) = tables.get_mut(&table) {
                 state.locations.remove(&id);
                 state.sizes.remove(&id);
-                if state.locations.is_empty() && state.sizes.is_empty() {
-                    if let Some(task) = state.task.take() {
-                        task.abort();
-                    }
+                if state.locations.is_empty()
+                    && state.sizes.is_empty()
+                    && let Some(task) = state.task.take()
+                {
+                    task.abort();
                 }
             }
         })

@@ -92,16 +92,23 @@ impl FileMeta {
     }
 }
 
+/// A row group's column: file, file version (e-tag), row group, column.
 type GroupKey = (Path, Option<String>, usize, usize);
+
+/// A file version: path, size, e-tag.
+type FooterKey = (Path, u64, Option<String>);
+
+/// Decoded row-group columns (each decoded once, by whoever asks first) and their age order.
+type GroupCache = (
+    HashMap<GroupKey, Arc<OnceCell<ArrayRef>>>,
+    VecDeque<GroupKey>,
+);
 
 /// Footers and decoded row-group columns, shared by everything one backend reads.
 pub(crate) struct Reader {
     pub(crate) store: Arc<dyn ObjectStore>,
-    footers: Mutex<HashMap<(Path, u64, Option<String>), FileMeta>>,
-    groups: Mutex<(
-        HashMap<GroupKey, Arc<OnceCell<ArrayRef>>>,
-        VecDeque<GroupKey>,
-    )>,
+    footers: Mutex<HashMap<FooterKey, FileMeta>>,
+    groups: Mutex<GroupCache>,
     group_capacity: usize,
 }
 

@@ -404,7 +404,10 @@ async fn a_store_fault_fails_the_table_by_name_and_a_retry_recovers() {
         .await
         .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("table "", location Ticker=GOOG/Exchange=NYSE, column Double"), "{message}");
+    assert!(
+        message.contains(r#"table "", location Ticker=GOOG/Exchange=NYSE, column Double"#),
+        "{message}"
+    );
     assert!(message.contains("injected fault"), "{message}");
     let table = service
         .make_table_columns(String::new(), false, &columns)
