@@ -152,35 +152,43 @@ pub async fn run_all<B: TableDataServiceBackend>(
     let outcomes: Vec<(&'static str, CaseResult)> = vec![
         (
             "schema_is_well_formed",
-            schema_is_well_formed(backend, caps).await,
+            bounded(caps, schema_is_well_formed(backend, caps)).await,
         ),
         (
             "locations_carry_one_row_of_partition_values",
-            locations_carry_one_row_of_partition_values(backend, caps).await,
+            bounded(
+                caps,
+                locations_carry_one_row_of_partition_values(backend, caps),
+            )
+            .await,
         ),
         (
             "sizes_never_shrink",
-            sizes_never_shrink(backend, caps).await,
+            bounded(caps, sizes_never_shrink(backend, caps)).await,
         ),
         (
             "column_values_honour_offset_and_bounds",
-            column_values_honour_offset_and_bounds(backend, caps).await,
+            bounded(caps, column_values_honour_offset_and_bounds(backend, caps)).await,
         ),
         (
             "subscriptions_send_what_exists_first",
-            subscriptions_send_what_exists_first(backend, caps).await,
+            bounded(caps, subscriptions_send_what_exists_first(backend, caps)).await,
         ),
         (
             "unknown_table_is_an_error",
-            unknown_table_is_an_error(backend, caps).await,
+            bounded(caps, unknown_table_is_an_error(backend, caps)).await,
         ),
         (
             "subscriptions_report_growth_until_dropped",
-            subscriptions_report_growth_until_dropped(backend, caps).await,
+            bounded(
+                caps,
+                subscriptions_report_growth_until_dropped(backend, caps),
+            )
+            .await,
         ),
         (
             "service_reads_what_the_backend_holds",
-            service_reads_what_the_backend_holds(shared, caps).await,
+            bounded(caps, service_reads_what_the_backend_holds(shared, caps)).await,
         ),
     ];
     let failures: Vec<Failure> = outcomes
@@ -192,6 +200,18 @@ pub async fn run_all<B: TableDataServiceBackend>(
     } else {
         Err(Failures(failures))
     }
+}
+
+/// Runs one case, failing it when it does not finish within three times the suite's wait: a
+/// backend call that never answers fails its case instead of hanging the suite.
+async fn bounded<B: TableDataServiceBackend>(
+    caps: &Capabilities<B>,
+    case: impl Future<Output = CaseResult>,
+) -> CaseResult {
+    let limit = caps.wait.saturating_mul(3);
+    tokio::time::timeout(limit, case)
+        .await
+        .unwrap_or_else(|_| Err(format!("did not finish within {limit:?}")))
 }
 
 /// `table_schema` answers; no column is both a data and a partitioning column.

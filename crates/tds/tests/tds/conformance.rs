@@ -51,3 +51,27 @@ async fn the_suite_catches_a_broken_backend() {
     );
     assert!(!cases.contains(&"schema_is_well_formed"), "{failures}");
 }
+
+/// Guards the suite itself against hanging: a backend whose `column_values` never answers fails
+/// the cases that read values (within the suite's bound), instead of blocking `run_all`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_fails_a_hanging_backend_instead_of_hanging() {
+    let (backend, sample) = seed_backend();
+    add_ticker_data(&sample, "GOOG", "NYSE");
+    let faulty = Faulty::new(backend);
+    faulty.set(Fault::Hang);
+    let mut capabilities = Capabilities::new("sample".to_string());
+    capabilities.wait = std::time::Duration::from_millis(100);
+    let failures = run_all(Arc::new(faulty), capabilities).await.unwrap_err();
+    let hung: Vec<&str> = failures
+        .0
+        .iter()
+        .filter(|failure| failure.message.contains("did not finish within 300ms"))
+        .map(|failure| failure.case)
+        .collect();
+    assert!(
+        hung.contains(&"column_values_honour_offset_and_bounds"),
+        "{failures}"
+    );
+    assert!(!hung.contains(&"schema_is_well_formed"), "{failures}");
+}
