@@ -8,7 +8,8 @@
 //!   long it took; the first failure stops the run with a non-zero exit code. The test step runs
 //!   against a local S3 server (moto) and a local Azure blob server (Azurite) that this command
 //!   installs, starts and stops itself (`s3.rs`, `azure.rs`), so the storage suites run on S3
-//!   and Azure too.
+//!   and Azure too, and with pyarrow installed in a venv (`pyarrow.rs`), so the data service is
+//!   tested on datasets pyarrow writes.
 //! - `cargo xtask bench [--quick]`: the benchmark programs that compare tableshare with its peers
 //!   side by side in one run (see `bench.rs` and docs/performance.md).
 //!
@@ -26,6 +27,7 @@ use anyhow::{Context, Result, bail};
 
 mod azure;
 mod bench;
+mod pyarrow;
 mod s3;
 mod venv;
 
@@ -97,6 +99,7 @@ fn ci() -> Result<()> {
         let azure = azure::AzureServer::start(&root)?;
         let mut env = s3.env();
         env.extend(azure.env());
+        env.extend(pyarrow::test_env(&root)?);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         step(
             &root,

@@ -16,6 +16,7 @@ mod home;
 mod maintenance;
 mod output;
 mod share_cmd;
+mod tds_cmd;
 mod uri_cmd;
 
 use std::path::PathBuf;
@@ -76,6 +77,11 @@ enum Command {
     /// Sharing through object stores: publish, push, replicate, pull, cloud ls/drop.
     #[command(flatten)]
     Share(share_cmd::ShareCommand),
+    /// Read tables through the table data service (seed 002).
+    Tds {
+        #[command(subcommand)]
+        command: tds_cmd::TdsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
         Command::Table { command } => with_home(home, |h| catalog_cmd::run_table(h, command)),
         Command::Gc { args } => with_home(home, |h| catalog_cmd::run_gc(h, &args)),
         Command::Share(command) => with_home(home, |h| share_cmd::run(h, command)),
+        Command::Tds { command } => tds_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

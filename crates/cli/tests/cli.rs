@@ -686,3 +686,6 @@ fn sharing_commands() {
         json!([])
     );
 }
+
+#[path = "cli/tds.rs"]
+mod tds;

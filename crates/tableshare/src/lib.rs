@@ -46,6 +46,11 @@ pub mod transport {
     pub use tableshare_transport::*;
 }
 
+/// The table data service (seed 002): backends, the service, the conformance suite.
+pub mod tds {
+    pub use tableshare_tds::*;
+}
+
 pub use tableshare_core::{
     LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableEvent, TableSchema,
     TableUpdate,
