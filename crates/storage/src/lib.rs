@@ -61,7 +61,7 @@ mod scan;
 mod schema_spec;
 mod table;
 
-pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter, manifest_bytes};
+pub use catalog::{Catalog, Entry, ReplicaInfo, ReplicaWriter};
 pub use error::{BoxError, CorruptReason, Result, StorageError};
 pub use format::catalog::{EntryKind, ViewDefinition};
 pub use format::manifest::{Operation, ROW_KEY_COLUMN};

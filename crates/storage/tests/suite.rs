@@ -505,35 +505,27 @@ async fn read_only_handles(c: &Catalog) {
     t.insert(&sample_rows(&[(2, "b", 2.0)])).await.unwrap();
     let snap = c.open_table("ro_snap").await.unwrap();
     assert_eq!(ids(&snap.scan().await.unwrap().batch), vec![1]);
-    // A replica filled the way the transport does: objects and manifests copied as they are.
+    // A replica filled the way the transport does: objects and manifests copied as they are,
+    // through the public format tier.
     let writer = c
         .create_replica("ro_rep", "pxt://alice/shared.ro")
         .await
         .unwrap();
+    let (store, prefix) = c.location();
+    let root = tableshare_storage::format::StoreRoot::new(store.clone(), prefix);
+    let src = format!("tables/{}", t.id());
+    let log = tableshare_storage::format::VersionLog::new(root.clone(), src.clone());
     for v in 0..=t.version() {
-        let bytes = tableshare_storage::manifest_bytes(&t, v).await.unwrap();
+        let bytes = root.get_opt(&log.version_path(v)).await.unwrap().unwrap();
         writer.commit_manifest(v, bytes.clone()).await.unwrap();
         writer.commit_manifest(v, bytes).await.unwrap(); // idempotent
     }
-    let (store, _) = c.location();
-    let src = format!("tables/{}", t.id());
-    use futures::TryStreamExt;
-    use object_store::ObjectStoreExt;
-    let objects: Vec<_> = store
-        .list(Some(&src.clone().into()))
-        .try_collect()
-        .await
-        .unwrap();
-    for o in objects {
-        let rel = o
-            .location
-            .as_ref()
-            .strip_prefix(&format!("{src}/"))
-            .unwrap()
-            .to_owned();
-        if rel.starts_with("data/") || rel.starts_with("dv/") {
-            let bytes = store.get(&o.location).await.unwrap().bytes().await.unwrap();
-            writer.put_object(&rel, bytes).await.unwrap();
+    for (name, _) in root.list(&src).await.unwrap() {
+        let rel = name.strip_prefix(&format!("{src}/")).unwrap().to_owned();
+        if let Some(hash) = tableshare_storage::format::hash_of_name(&rel) {
+            let bytes = root.get_opt(&name).await.unwrap().unwrap();
+            let to = format!("{}/{rel}", writer.table_dir());
+            root.put_content(&to, bytes, hash).await.unwrap();
         }
     }
     writer.set_upstream_version(2).await.unwrap();

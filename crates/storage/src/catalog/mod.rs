@@ -43,7 +43,7 @@ mod namespace;
 mod replica;
 
 pub use namespace::Entry;
-pub use replica::{ReplicaInfo, ReplicaWriter, manifest_bytes};
+pub use replica::{ReplicaInfo, ReplicaWriter};
 
 #[derive(Debug)]
 pub(crate) struct CatalogShared {

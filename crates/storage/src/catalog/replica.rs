@@ -8,7 +8,6 @@ use crate::error::{Result, StorageError};
 use crate::format::catalog::EntryRecord;
 use crate::format::log::CommitOutcome;
 use crate::format::manifest::TableManifest;
-use crate::table::Table;
 
 use tableshare_uri::{TablePath, UriError};
 
@@ -115,8 +114,10 @@ impl Catalog {
     }
 }
 
-/// How the transport fills and advances a replica: objects are copied in as they are (same
-/// format on both sides), manifests committed in version order with a conditional create.
+/// How the transport advances a replica: it copies objects into [`ReplicaWriter::table_dir`]
+/// through the public format tier ([`crate::format`], same format on both sides), then commits
+/// each upstream manifest here in version order with a conditional create, and records the
+/// upstream version.
 #[derive(Debug, Clone)]
 pub struct ReplicaWriter {
     catalog: Catalog,
@@ -130,31 +131,9 @@ impl ReplicaWriter {
         format!("tables/{}", self.table_id)
     }
 
-    /// Stores a content-addressed object (`data/<hash>[-<nonce>].parquet` or `dv/<hash>[-<nonce>].roaring`, relative
-    /// to the table directory) after checking it against the hash in its name; an object already
-    /// present is verified instead of rewritten.
-    ///
-    /// # Errors
-    ///
-    /// [`StorageError::InvalidObjectName`] for other names, [`StorageError::Corrupt`] if the bytes do
-    /// not match their name.
-    pub async fn put_object(&self, rel: &str, bytes: Bytes) -> Result<()> {
-        let hash = crate::format::datafile::hash_of_name(rel).ok_or_else(|| {
-            StorageError::InvalidObjectName {
-                name: rel.to_owned(),
-            }
-        })?;
-        let full = format!("{}/{rel}", self.table_dir());
-        crate::format::store::verify(&full, &bytes, bytes.len() as u64, hash)?;
-        self.catalog
-            .shared
-            .root
-            .put_content(&full, bytes, hash)
-            .await
-    }
-
-    /// Commits an upstream manifest file (its exact bytes) as `version`. Committing the same
-    /// bytes twice succeeds; different bytes for an existing version are a
+    /// Commits an upstream manifest file (its exact sealed bytes, as
+    /// [`crate::format::seal`] makes them) as `version`. Committing the same bytes twice
+    /// succeeds; different bytes for an existing version are a
     /// [`StorageError::VersionConflict`].
     ///
     /// # Errors
@@ -203,27 +182,5 @@ impl ReplicaWriter {
             )
             .await?;
         Ok(())
-    }
-}
-
-/// The raw sealed manifest bytes of a table version (what [`ReplicaWriter::commit_manifest`]
-/// takes), for the transport's publish and push.
-///
-/// # Errors
-///
-/// [`StorageError::VersionExpired`] / [`StorageError::VersionNotFound`].
-pub async fn manifest_bytes(table: &Table, version: u64) -> Result<Bytes> {
-    let rel = table.store.log.version_path(version);
-    match table.store.root.get_opt(&rel).await? {
-        Some(b) => {
-            // Hand out only verified bytes.
-            crate::format::log::unseal(&rel, &b)?;
-            Ok(b)
-        }
-        // Missing: `load` says whether it expired or never existed.
-        None => match table.store.load(version).await {
-            Err(e) => Err(e),
-            Ok(_) => Err(StorageError::NotFound { path: rel }),
-        },
     }
 }
