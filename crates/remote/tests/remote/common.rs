@@ -237,8 +237,9 @@ pub async fn spawn_worker(
             .expect("the child worker starts")
             .unwrap()
             .expect("the child worker prints its address");
-        if let Some(address) = line.strip_prefix("LISTENING ") {
-            break address.parse().unwrap();
+        // libtest prints its "test … " prefix on the same line.
+        if let Some((_, address)) = line.split_once("LISTENING ") {
+            break address.trim().parse().unwrap();
         }
     };
     let (tx, steps) = tokio::sync::watch::channel(start_step);
