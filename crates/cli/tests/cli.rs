@@ -559,3 +559,6 @@ fn insert_parquet_and_arrow_files() {
     assert!(stderr.contains("colour"), "names the column: {stderr}");
     assert_eq!(history_versions(h), [0, 1, 2], "nothing inserted");
 }
+
+#[path = "cli/remote.rs"]
+mod remote;
