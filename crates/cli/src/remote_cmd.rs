@@ -9,9 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use arrow_array::RecordBatch;
 use clap::Subcommand;
-use tableshare::remote::{
-    ClientConfig, Directory, RemoteError, RemoteTableBuilder, Scope, Worker,
-};
+use tableshare::remote::{ClientConfig, Directory, RemoteError, RemoteTableBuilder, Scope, Worker};
 use tableshare::storage::EntryKind;
 use tableshare::table::{Snapshot, TableEvent, TableUpdate};
 use tableshare::uri::{DEFAULT_PORT, TableUri};
@@ -79,7 +77,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|err| Failure::Failed(anyhow::Error::new(err).context("could not start the runtime")))
+        .map_err(|err| {
+            Failure::Failed(anyhow::Error::new(err).context("could not start the runtime"))
+        })
 }
 
 fn directory(home: &Home) -> Result<Directory, Failure> {
@@ -133,7 +133,10 @@ pub(crate) fn run_serve(home: &Home, args: ServeArgs) -> CmdResult {
         // The table handles keep their live tables ticking; they live as long as the worker.
         let mut handles = Vec::new();
         for path in &paths {
-            let table = catalog.open_table(path.as_str()).await.map_err(storage_failure)?;
+            let table = catalog
+                .open_table(path.as_str())
+                .await
+                .map_err(storage_failure)?;
             let live = table.live().await.map_err(storage_failure)?;
             // A catalog table's steps are its versions: its id is a stable incarnation, so
             // subscribers of a restarted worker resume instead of reloading.
@@ -186,11 +189,18 @@ pub(crate) fn run_snapshot(home: &Home, args: SnapshotArgs) -> CmdResult {
             .await
             .map_err(remote_failure)
     })?;
-    print_rows(&snapshot.concat().map_err(|e| Failure::Failed(e.into()))?, args.json)
+    print_rows(
+        &snapshot.concat().map_err(|e| Failure::Failed(e.into()))?,
+        args.json,
+    )
 }
 
 fn print_rows(batch: &RecordBatch, json: bool) -> CmdResult {
-    let text = if json { rows_json(batch) } else { rows_pretty(batch) };
+    let text = if json {
+        rows_json(batch)
+    } else {
+        rows_pretty(batch)
+    };
     println!("{}", text.map_err(Failure::Failed)?);
     Ok(())
 }
@@ -228,7 +238,9 @@ pub(crate) fn run_subscribe(home: &Home, args: SubscribeArgs) -> CmdResult {
                 }
                 None => return Err(Failure::Failed(anyhow!("the subscription ended"))),
             };
-            let next = event.apply_to(&current).map_err(|e| Failure::Failed(e.into()))?;
+            let next = event
+                .apply_to(&current)
+                .map_err(|e| Failure::Failed(e.into()))?;
             if let TableEvent::Update(update) = &event {
                 print_update(&current, &next, update, args.json)?;
                 printed += 1;
@@ -268,14 +280,23 @@ fn rows_of(snapshot: &Snapshot, keys: &[u64]) -> Result<RecordBatch, Failure> {
     let mut parts = Vec::with_capacity(keys.len());
     for key in keys {
         if let Some(position) = snapshot.position_of(*key) {
-            parts.extend(snapshot.rows_at(position..position + 1).map(|(_, batch)| batch));
+            parts.extend(
+                snapshot
+                    .rows_at(position..position + 1)
+                    .map(|(_, batch)| batch),
+            );
         }
     }
     let schema = snapshot.schema().arrow().clone();
     arrow_select::concat::concat_batches(&schema, &parts).map_err(|e| Failure::Failed(e.into()))
 }
 
-fn print_update(before: &Snapshot, after: &Snapshot, update: &TableUpdate, json: bool) -> CmdResult {
+fn print_update(
+    before: &Snapshot,
+    after: &Snapshot,
+    update: &TableUpdate,
+    json: bool,
+) -> CmdResult {
     let removed = if update.is_reset() {
         before.num_rows() as u64
     } else {

@@ -219,7 +219,10 @@ impl Directory {
                 worker: shown,
                 table: table.to_owned(),
                 reason: if matching.is_empty() {
-                    format!("not registered in the worker directory at `{}`", self.location)
+                    format!(
+                        "not registered in the worker directory at `{}`",
+                        self.location
+                    )
                 } else {
                     "its directory entry is stale (no heartbeat)".to_owned()
                 },

@@ -55,12 +55,13 @@ pub enum RemoteError {
         table: String,
         /// The first column that does not fit, named.
         #[source]
-        source: CoreError,
+        source: Box<CoreError>,
     },
 
     /// Reconnecting failed for as long as the subscription's options allow.
     #[error(
-        "gave up reconnecting to table `{table}` of worker `{worker}` after {attempts} attempt(s) in {elapsed:?} (retry window {window:?}, max retries {max_retries}): {last_error}"
+        "gave up reconnecting to table `{table}` of worker `{worker}` after {attempts} attempt(s) in {elapsed:?} (retry window {window:?}, max retries {}): {last_error}",
+        limit_text(*.max_retries)
     )]
     RetriesExhausted {
         /// The worker.
@@ -73,8 +74,8 @@ pub enum RemoteError {
         elapsed: Duration,
         /// The subscription's retry window.
         window: Duration,
-        /// The subscription's retry limit (`unlimited` when absent).
-        max_retries: String,
+        /// The subscription's retry limit (`None`: unlimited).
+        max_retries: Option<u32>,
         /// The error of the last attempt.
         last_error: String,
     },
@@ -133,5 +134,16 @@ pub enum RemoteError {
 
     /// An error of the table model (applying a step to the local copy, …).
     #[error(transparent)]
-    Core(#[from] CoreError),
+    Core(Box<CoreError>),
+}
+
+impl From<CoreError> for RemoteError {
+    fn from(error: CoreError) -> Self {
+        Self::Core(Box::new(error))
+    }
+}
+
+/// A retry limit for messages.
+fn limit_text(limit: Option<u32>) -> String {
+    limit.map_or_else(|| "unlimited".to_owned(), |max| max.to_string())
 }

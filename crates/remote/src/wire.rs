@@ -354,7 +354,10 @@ mod tests {
                 step: 4,
             }),
         };
-        assert_eq!(Request::from_bytes(&request.to_bytes(), false).unwrap(), request);
+        assert_eq!(
+            Request::from_bytes(&request.to_bytes(), false).unwrap(),
+            request
+        );
         assert_eq!(Request::from_bytes(b"dir.t", true).unwrap().table, "dir.t");
         assert!(Request::from_bytes(b"dir.t", false).is_err());
         assert!(Request::from_bytes(b"{\"tab", true).is_err());
@@ -366,7 +369,10 @@ mod tests {
     fn key_chunks_cover_every_key_in_bounded_sets() {
         let keys = RowSet::from_range(0..10);
         let chunks = key_chunks(&keys, 4);
-        assert_eq!(chunks.iter().map(RowSet::len).collect::<Vec<_>>(), [4, 4, 2]);
+        assert_eq!(
+            chunks.iter().map(RowSet::len).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
         let mut all = RowSet::new();
         chunks.iter().for_each(|c| all.union_with(c));
         assert_eq!(all, keys);

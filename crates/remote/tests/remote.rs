@@ -2,7 +2,12 @@
 //! plain Flight client, and fault tests with worker processes killed and restarted, a proxy
 //! that cuts and blackholes connections, slow and many subscribers.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    missing_docs,
+    unreachable_pub
+)]
 
 #[path = "remote/basics.rs"]
 mod basics;

@@ -141,10 +141,7 @@ async fn age_guard_protects_the_files_of_a_commit_in_flight() {
         let read = table.scan().await;
         if protected {
             assert!(report.files_guarded >= 1, "{report:?}");
-            assert_eq!(
-                ids(&table).await,
-                vec![1, 2, 3]
-            );
+            assert_eq!(ids(&table).await, vec![1, 2, 3]);
         } else {
             assert!(report.files_deleted >= 1, "{report:?}");
             assert!(
@@ -193,11 +190,7 @@ async fn revert_never_references_an_object_gc_may_sweep() {
             .open_table(TABLE)
             .await
             .unwrap();
-        assert_eq!(
-            ids(&table).await,
-            vec![1],
-            "{kind}"
-        );
+        assert_eq!(ids(&table).await, vec![1], "{kind}");
     }
 }
 
@@ -285,7 +278,11 @@ async fn whole_second_modification_times_never_shorten_the_guard() {
         let reported = meta.last_modified.timestamp_millis();
         let looked_older = gc_start - reported > 2000;
         if looked_older {
-            assert_eq!(reported % 1000, 0, "the store rounded the time to the second");
+            assert_eq!(
+                reported % 1000,
+                0,
+                "the store rounded the time to the second"
+            );
             assert!(report.files_guarded >= 1, "{report:?}");
             raced += 1;
         }

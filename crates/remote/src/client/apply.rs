@@ -150,7 +150,11 @@ impl LocalShape {
     pub(crate) fn local_snapshot(&self, mirror: &Snapshot) -> Result<Snapshot, CoreError> {
         match &self.definition {
             Some(definition) => {
-                let columns: Vec<&str> = definition.columns().iter().map(|(n, _)| n.as_str()).collect();
+                let columns: Vec<&str> = definition
+                    .columns()
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
                 mirror.project(&columns)
             }
             None => Ok(mirror.clone()),
@@ -161,7 +165,11 @@ impl LocalShape {
     fn local_update(&self, update: &TableUpdate) -> Result<TableUpdate, CoreError> {
         match &self.definition {
             Some(definition) => {
-                let columns: Vec<&str> = definition.columns().iter().map(|(n, _)| n.as_str()).collect();
+                let columns: Vec<&str> = definition
+                    .columns()
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
                 update.project(&columns)
             }
             None => Ok(update.clone()),

@@ -48,13 +48,16 @@ pub(crate) struct Exchange {
 /// A failure to reach or follow a worker, with whether retrying can help.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    pub(crate) error: RemoteError,
+    pub(crate) error: Box<RemoteError>,
     pub(crate) retry: bool,
 }
 
 impl Failure {
     fn retry(error: RemoteError) -> Self {
-        Self { error, retry: true }
+        Self {
+            error: Box::new(error),
+            retry: true,
+        }
     }
 }
 
@@ -65,20 +68,20 @@ pub(crate) fn from_status(status: &Status, worker: &str, table: &str) -> Failure
     let message = status.message().to_owned();
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => Failure {
-            error: RemoteError::Unauthenticated {
+            error: Box::new(RemoteError::Unauthenticated {
                 worker,
                 table,
                 message,
-            },
+            }),
             retry: false,
         },
         Code::NotFound => Failure::retry(RemoteError::TableNotFound { worker, table }),
         Code::InvalidArgument => Failure {
-            error: RemoteError::Upstream {
+            error: Box::new(RemoteError::Upstream {
                 worker,
                 table,
                 message,
-            },
+            }),
             retry: false,
         },
         Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded => {
@@ -112,10 +115,10 @@ pub(crate) async fn channel(
         Target::Named(worker) => {
             let Some(directory) = &config.directory else {
                 return Err(Failure {
-                    error: RemoteError::Address {
+                    error: Box::new(RemoteError::Address {
                         address: format!("pq://{label}/scope/{table}"),
                         reason: "no worker directory is configured to resolve the worker".into(),
-                    },
+                    }),
                     retry: false,
                 });
             };
@@ -163,10 +166,10 @@ pub(crate) async fn channel(
             .unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
         tls_config = tls_config.domain_name(domain);
         endpoint = endpoint.tls_config(tls_config).map_err(|e| Failure {
-            error: RemoteError::Address {
+            error: Box::new(RemoteError::Address {
                 address: format!("{host}:{port}"),
                 reason: format!("TLS configuration: {e}"),
-            },
+            }),
             retry: false,
         })?;
     }
@@ -182,7 +185,10 @@ pub(crate) async fn channel(
 }
 
 /// A Flight client on `channel` with the configured limits.
-pub(crate) fn flight_client(channel: Channel, config: &ClientConfig) -> FlightServiceClient<Channel> {
+pub(crate) fn flight_client(
+    channel: Channel,
+    config: &ClientConfig,
+) -> FlightServiceClient<Channel> {
     FlightServiceClient::new(channel)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes)
@@ -208,8 +214,7 @@ pub(crate) async fn exchange(
     let label = target.label();
     let channel = channel(target, &request.table, config).await?;
     let mut client = flight_client(channel, config);
-    let first = FlightData::new()
-        .with_descriptor(FlightDescriptor::new_cmd(request.to_bytes()));
+    let first = FlightData::new().with_descriptor(FlightDescriptor::new_cmd(request.to_bytes()));
     let outgoing = futures::stream::iter([first]);
     let response = client
         .do_exchange(authorize(outgoing, config))
@@ -244,11 +249,11 @@ impl Exchange {
         table: &str,
     ) -> Result<Option<Received>, Failure> {
         let protocol = |message: String| Failure {
-            error: RemoteError::Protocol {
+            error: Box::new(RemoteError::Protocol {
                 worker: worker.to_owned(),
                 table: table.to_owned(),
                 message,
-            },
+            }),
             retry: true,
         };
         let mut current: Option<Received> = None;

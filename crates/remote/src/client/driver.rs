@@ -58,32 +58,32 @@ impl Driver {
             let outcome = match open.take() {
                 Some(exchange) => self.follow(exchange, &label).await,
                 None => Err(Failure {
-                    error: RemoteError::WorkerDown {
+                    error: Box::new(RemoteError::WorkerDown {
                         worker: label.clone(),
                         table: self.table.clone(),
                         reason: "not connected yet".into(),
-                    },
+                    }),
                     retry: true,
                 }),
             };
             let failure = match outcome {
                 Ok(()) => Failure {
-                    error: RemoteError::WorkerDown {
+                    error: Box::new(RemoteError::WorkerDown {
                         worker: label.clone(),
                         table: self.table.clone(),
                         reason: "the worker ended the stream".into(),
-                    },
+                    }),
                     retry: true,
                 },
                 Err(failure) => failure,
             };
             if !failure.retry {
-                self.fail(failure.error);
+                self.fail(*failure.error);
                 return;
             }
-            info!(worker = %label, table = %self.table, error = %failure.error, "disconnected");
+            info!(worker = %label, table = %self.table, error = %*failure.error, "disconnected");
             self.on_disconnect();
-            match self.reconnect(&label, failure.error).await {
+            match self.reconnect(&label, *failure.error).await {
                 Ok(exchange) => open = Some(exchange),
                 Err(error) => {
                     self.fail(error);
@@ -109,11 +109,11 @@ impl Driver {
         label: &str,
     ) -> Result<(), Failure> {
         let protocol = |message: String| Failure {
-            error: RemoteError::Protocol {
+            error: Box::new(RemoteError::Protocol {
                 worker: label.to_owned(),
                 table: self.table.clone(),
                 message,
-            },
+            }),
             retry: true,
         };
         let applied = match to_mirror(self.held.as_ref(), received) {
@@ -126,11 +126,11 @@ impl Driver {
         };
         if let Err(source) = self.shape.check(applied.held.snapshot.schema().arrow()) {
             return Err(Failure {
-                error: RemoteError::Definition {
+                error: Box::new(RemoteError::Definition {
                     worker: label.to_owned(),
                     table: self.table.clone(),
-                    source,
-                },
+                    source: Box::new(source),
+                }),
                 retry: false,
             });
         }
@@ -171,7 +171,11 @@ impl Driver {
         }
     }
 
-    async fn reconnect(&mut self, label: &str, first: RemoteError) -> Result<Exchange, RemoteError> {
+    async fn reconnect(
+        &mut self,
+        label: &str,
+        first: RemoteError,
+    ) -> Result<Exchange, RemoteError> {
         let started = Instant::now();
         let window = self.options.retry_window;
         let mut last = first;
@@ -186,10 +190,7 @@ impl Driver {
                     attempts: attempt - 1,
                     elapsed: started.elapsed(),
                     window,
-                    max_retries: self
-                        .options
-                        .max_retries
-                        .map_or_else(|| "unlimited".to_owned(), |m| m.to_string()),
+                    max_retries: self.options.max_retries,
                     last_error: last.to_string(),
                 });
             }
@@ -211,16 +212,16 @@ impl Driver {
                                 debug!(attempt, "reconnected");
                                 return Ok(exchange);
                             }
-                            Err(failure) if !failure.retry => return Err(failure.error),
-                            Err(failure) => last = failure.error,
+                            Err(failure) if !failure.retry => return Err(*failure.error),
+                            Err(failure) => last = *failure.error,
                         },
                         Ok(None) => {}
-                        Err(failure) if !failure.retry => return Err(failure.error),
-                        Err(failure) => last = failure.error,
+                        Err(failure) if !failure.retry => return Err(*failure.error),
+                        Err(failure) => last = *failure.error,
                     }
                 }
-                Err(failure) if !failure.retry => return Err(failure.error),
-                Err(failure) => last = failure.error,
+                Err(failure) if !failure.retry => return Err(*failure.error),
+                Err(failure) => last = *failure.error,
             }
         }
     }
@@ -228,8 +229,7 @@ impl Driver {
     fn fail(&self, error: RemoteError) {
         let error = Arc::new(error);
         self.local.fail(SharedError(error.clone()));
-        self.state
-            .send_replace(SubscriptionState::Failed { error });
+        self.state.send_replace(SubscriptionState::Failed { error });
     }
 }
 

@@ -414,11 +414,11 @@ impl RemoteTableBuilder {
         };
         let mut stream = exchange(&target, &request, &self.config)
             .await
-            .map_err(|f| f.error)?;
+            .map_err(|f| *f.error)?;
         let received = stream
             .next_step(&label, &self.table)
             .await
-            .map_err(|f| f.error)?
+            .map_err(|f| *f.error)?
             .ok_or_else(|| RemoteError::WorkerDown {
                 worker: label.clone(),
                 table: self.table.clone(),
@@ -434,7 +434,7 @@ impl RemoteTableBuilder {
             .map_err(|source| RemoteError::Definition {
                 worker: label,
                 table: self.table.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(shape.local_snapshot(&applied.held.snapshot)?)
     }
@@ -466,11 +466,11 @@ impl RemoteTableBuilder {
             Ok(mut stream) => match stream.next_step(&label, &self.table).await {
                 Ok(Some(received)) => Ok((stream, received)),
                 Ok(None) => Err(connect::Failure {
-                    error: RemoteError::WorkerDown {
+                    error: Box::new(RemoteError::WorkerDown {
                         worker: label.clone(),
                         table: self.table.clone(),
                         reason: "the stream ended before the snapshot".into(),
-                    },
+                    }),
                     retry: true,
                 }),
                 Err(failure) => Err(failure),
@@ -485,7 +485,7 @@ impl RemoteTableBuilder {
                     .map_err(|source| RemoteError::Definition {
                         worker: label.clone(),
                         table: self.table.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 let initial = shape.local_snapshot(&applied.held.snapshot)?;
                 let local = if self.options.blink {
@@ -502,7 +502,7 @@ impl RemoteTableBuilder {
                     let schema = TableSchema::from_arrow(&definition.to_schema())?;
                     (LiveTable::new(schema, local_options), None, None)
                 }
-                _ => return Err(failure.error),
+                _ => return Err(*failure.error),
             },
         };
         if let Some(held) = &held {
@@ -551,4 +551,3 @@ pub async fn snapshot(uri: &TableUri, config: ClientConfig) -> Result<Snapshot> 
         .snapshot()
         .await
 }
-

@@ -160,8 +160,7 @@ impl WorkerBuilder {
             listen: self.listen.to_string(),
             message,
         };
-        let incoming =
-            TcpIncoming::bind(self.listen).map_err(|e| serve_error(e.to_string()))?;
+        let incoming = TcpIncoming::bind(self.listen).map_err(|e| serve_error(e.to_string()))?;
         let incoming = incoming.with_nodelay(Some(true));
         let address = incoming
             .local_addr()
@@ -340,7 +339,10 @@ impl Worker {
         if let Some(server) = self.server.take() {
             // Open streams were told to end; a client that never reads does not hold us up.
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), server)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

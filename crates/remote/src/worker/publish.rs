@@ -56,8 +56,10 @@ pub(crate) fn start(
                 .map_err(failed)?,
         ),
         None => {
-            let (snapshot, subscription) =
-                entry.table.subscribe_with(options.clone()).map_err(failed)?;
+            let (snapshot, subscription) = entry
+                .table
+                .subscribe_with(options.clone())
+                .map_err(failed)?;
             Start::Snapshot(snapshot, subscription)
         }
     };
@@ -132,7 +134,8 @@ impl Publisher {
                 return self.send(Err(status)).await;
             }
             let Some(event) = next else {
-                let status = Status::unavailable(format!("table `{}` is no longer served", self.name));
+                let status =
+                    Status::unavailable(format!("table `{}` is no longer served", self.name));
                 return self.send(Err(status)).await;
             };
             match event {
@@ -155,7 +158,8 @@ impl Publisher {
                     // The columns changed: start over with the new schema's content, as one
                     // atomic replacement.
                     debug!(table = %self.name, step = change.step(), "schema change: resending");
-                    let Ok((snapshot, next)) = self.table.subscribe_with(self.options.clone()) else {
+                    let Ok((snapshot, next)) = self.table.subscribe_with(self.options.clone())
+                    else {
                         continue;
                     };
                     self.send_snapshot(&snapshot).await?;
@@ -228,7 +232,11 @@ impl Publisher {
         keys: &[tableshare_core::RowKey],
         batch: RecordBatch,
     ) -> Result<(), Gone> {
-        for (from, len) in slices(&batch, self.config.batch_rows, self.config.max_message_bytes) {
+        for (from, len) in slices(
+            &batch,
+            self.config.batch_rows,
+            self.config.max_message_bytes,
+        ) {
             let part = batch.slice(from, len);
             let part_keys = keys.get(from..from + len).unwrap_or_default();
             let Ok(key_set) = RowSet::from_sorted_keys(part_keys) else {
@@ -297,9 +305,11 @@ impl Publisher {
                 Ok(batch) => batch,
                 Err(error) => return self.send(Err(Status::internal(error.to_string()))).await,
             };
-            for (from, len) in
-                slices(&batch, self.config.batch_rows, self.config.max_message_bytes)
-            {
+            for (from, len) in slices(
+                &batch,
+                self.config.batch_rows,
+                self.config.max_message_bytes,
+            ) {
                 let part_keys = change.keys().get(from..from + len).unwrap_or_default();
                 let Ok(keys) = RowSet::from_sorted_keys(part_keys) else {
                     return self.send(Err(Status::internal("keys out of order"))).await;
@@ -325,7 +335,11 @@ fn invalid(table: &str, error: &tableshare_core::CoreError) -> Status {
 
 /// `(offset, len)` ranges of at most `max_rows` rows whose encoded size stays under half of
 /// `max_bytes` (estimated from the batch's memory size per row).
-pub(crate) fn slices(batch: &RecordBatch, max_rows: usize, max_bytes: usize) -> Vec<(usize, usize)> {
+pub(crate) fn slices(
+    batch: &RecordBatch,
+    max_rows: usize,
+    max_bytes: usize,
+) -> Vec<(usize, usize)> {
     let rows = batch.num_rows();
     if rows == 0 {
         return Vec::new();

@@ -131,7 +131,9 @@ impl FlightService for WorkerService {
         &self,
         _request: GrpcRequest<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
-        Err(Status::unimplemented("poll_flight_info: use get_flight_info"))
+        Err(Status::unimplemented(
+            "poll_flight_info: use get_flight_info",
+        ))
     }
 
     async fn get_schema(
@@ -154,13 +156,14 @@ impl FlightService for WorkerService {
         let request = Request::from_bytes(&request.get_ref().ticket, true)
             .map_err(Status::invalid_argument)?;
         let entry = self.entry(&request.table)?;
-        let snapshot = entry.table.snapshot().map_err(|e| {
-            Status::failed_precondition(format!("table `{}`: {e}", request.table))
-        })?;
+        let snapshot = entry
+            .table
+            .snapshot()
+            .map_err(|e| Status::failed_precondition(format!("table `{}`: {e}", request.table)))?;
         let snapshot = match &request.columns {
-            Some(columns) => snapshot.project(columns).map_err(|e| {
-                Status::invalid_argument(format!("table `{}`: {e}", request.table))
-            })?,
+            Some(columns) => snapshot
+                .project(columns)
+                .map_err(|e| Status::invalid_argument(format!("table `{}`: {e}", request.table)))?,
             None => snapshot,
         };
         let schema = snapshot.schema().arrow().clone();

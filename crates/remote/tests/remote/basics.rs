@@ -7,7 +7,7 @@ use std::time::Duration;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Criteria, FlightClient, FlightData, FlightDescriptor, Ticket};
 use arrow_schema::DataType;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use tableshare_core::TableDefinition;
 use tableshare_remote::{
     ClientConfig, Directory, RemoteError, RemoteTableBuilder, Resolved, Scope, SubscriptionState,
@@ -76,7 +76,14 @@ async fn column_subsets_are_applied_at_the_worker() {
         .subscribe()
         .await
         .unwrap();
-    let names: Vec<_> = remote.table().schema().arrow().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<_> = remote
+        .table()
+        .schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     assert_eq!(names, ["value", "id"]);
     for _ in 20..120 {
         tick(&table);
@@ -113,8 +120,17 @@ async fn a_plain_flight_client_lists_and_reads() {
     let schema = info.clone().try_decode_schema().unwrap();
     assert_eq!(&schema, table.schema().arrow().as_ref());
     let snapshot = table.snapshot().unwrap();
-    for ticket in [info.endpoint[0].ticket.clone().unwrap(), Ticket::new("ticker")] {
-        let batches: Vec<_> = client.do_get(ticket).await.unwrap().try_collect().await.unwrap();
+    for ticket in [
+        info.endpoint[0].ticket.clone().unwrap(),
+        Ticket::new("ticker"),
+    ] {
+        let batches: Vec<_> = client
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         let got = arrow_select::concat::concat_batches(&schema.clone().into(), &batches).unwrap();
         assert_eq!(got, snapshot.concat().unwrap());
     }
@@ -130,9 +146,16 @@ async fn a_worker_with_a_token_refuses_requests_without_it() {
     tick(&table);
     let scope = Scope::new();
     scope.insert("ticker", table);
-    let worker = Worker::builder("secure").token("s3cret").serve(scope).await.unwrap();
+    let worker = Worker::builder("secure")
+        .token("s3cret")
+        .serve(scope)
+        .await
+        .unwrap();
     let target = uri(&worker, "ticker", "");
-    for config in [ClientConfig::default(), ClientConfig::default().with_token("wrong")] {
+    for config in [
+        ClientConfig::default(),
+        ClientConfig::default().with_token("wrong"),
+    ] {
         let err = RemoteTableBuilder::for_uri(target.clone())
             .config(config)
             .subscribe()
@@ -169,16 +192,33 @@ async fn malformed_requests_are_refused_and_the_worker_survives() {
         .await
         .unwrap();
     let mut client = FlightServiceClient::new(channel);
-    for ticket in [&b"{\"table\":"[..], b"\xff\xfe\x00", b"   ", b"{\"table\":1}"] {
-        let status = client.do_get(Ticket::new(ticket.to_vec())).await.unwrap_err();
+    for ticket in [
+        &b"{\"table\":"[..],
+        b"\xff\xfe\x00",
+        b"   ",
+        b"{\"table\":1}",
+    ] {
+        let status = client
+            .do_get(Ticket::new(ticket.to_vec()))
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{ticket:?}");
     }
-    for command in [&b"not json"[..], b"{\"table\":\"ticker\",\"resume\":5}", b""] {
+    for command in [
+        &b"not json"[..],
+        b"{\"table\":\"ticker\",\"resume\":5}",
+        b"",
+    ] {
         let first = FlightData::new().with_descriptor(FlightDescriptor::new_cmd(command.to_vec()));
-        let status = client.do_exchange(futures::stream::iter([first])).await.unwrap_err();
+        let status = client
+            .do_exchange(futures::stream::iter([first]))
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{command:?}");
     }
-    let empty = client.do_exchange(futures::stream::iter(Vec::<FlightData>::new())).await;
+    let empty = client
+        .do_exchange(futures::stream::iter(Vec::<FlightData>::new()))
+        .await;
     assert!(empty.is_err());
     let descriptor = FlightDescriptor::new_path(vec!["a".into(), "b".into()]);
     let status = client.get_schema(descriptor).await.unwrap_err();
@@ -192,7 +232,11 @@ async fn malformed_requests_are_refused_and_the_worker_survives() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Guards the worker-down contract: without a definition `subscribe` and `snapshot` fail naming
@@ -203,10 +247,16 @@ async fn worker_down_with_and_without_a_definition() {
     let model = model(40);
     let port = free_port();
     let address = TableUri::parse(&format!("ts+plain://127.0.0.1:{port}/scope/ticker")).unwrap();
-    let err = RemoteTableBuilder::for_uri(address.clone()).subscribe().await.unwrap_err();
+    let err = RemoteTableBuilder::for_uri(address.clone())
+        .subscribe()
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, RemoteError::WorkerDown { .. }), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("ticker"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("ticker"),
+        "{text}"
+    );
     let definition =
         TableDefinition::new([("id", DataType::Int64), ("value", DataType::Float64)]).unwrap();
     let err = RemoteTableBuilder::for_uri(address.clone())
@@ -235,7 +285,14 @@ async fn worker_down_with_and_without_a_definition() {
         .await
         .unwrap();
     check_change(&remote.wait_for_step(30).await.unwrap(), &model);
-    let names: Vec<_> = remote.table().schema().arrow().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<_> = remote
+        .table()
+        .schema()
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     assert_eq!(names, ["id", "value"], "extra upstream columns are ignored");
     for _ in 30..40 {
         tick(&table);
@@ -273,7 +330,11 @@ async fn blink_keeps_only_the_current_steps_rows() {
     let change = changes.recv().await.unwrap();
     assert_eq!(change.upstream_step, Some(7));
     let ids = change.snapshot.concat().unwrap();
-    let ids = ids.column(0).as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+    let ids = ids
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .unwrap();
     assert_eq!(ids.values(), &[70, 71]);
     // Step 8 only modifies: nothing added, so the blink table is empty.
     tick(&table);
@@ -289,9 +350,12 @@ async fn blink_keeps_only_the_current_steps_rows() {
 async fn static_snapshots() {
     let model = model(25);
     let (worker, _table) = serve(25).await;
-    let Resolved::Snapshot(snapshot) =
-        resolve(&uri(&worker, "ticker", "?snapshot=true"), ClientConfig::default()).await.unwrap()
-    else {
+    let Resolved::Snapshot(snapshot) = resolve(
+        &uri(&worker, "ticker", "?snapshot=true"),
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap() else {
         panic!("snapshot=true resolves to a snapshot");
     };
     assert!(same_rows(&snapshot, &model[25]));
@@ -301,8 +365,13 @@ async fn static_snapshots() {
         .snapshot()
         .await
         .unwrap();
-    assert!(same_rows(&projected, &model[25].project(&["name"]).unwrap()));
-    let Resolved::Live(_) = resolve(&uri(&worker, "ticker", ""), ClientConfig::default()).await.unwrap()
+    assert!(same_rows(
+        &projected,
+        &model[25].project(&["name"]).unwrap()
+    ));
+    let Resolved::Live(_) = resolve(&uri(&worker, "ticker", ""), ClientConfig::default())
+        .await
+        .unwrap()
     else {
         panic!("a plain address resolves to a subscription");
     };
@@ -328,7 +397,11 @@ async fn the_directory_resolves_names_and_serials_and_detects_stale_workers() {
     let config = ClientConfig::default().with_directory(directory.clone());
     for text in ["pq://Sla%5Csh%20PQ/scope/t", "pq://1234567890/scope/t"] {
         let uri = TableUri::parse(text).unwrap();
-        let remote = RemoteTableBuilder::for_uri(uri).config(config.clone()).subscribe().await.unwrap();
+        let remote = RemoteTableBuilder::for_uri(uri)
+            .config(config.clone())
+            .subscribe()
+            .await
+            .unwrap();
         assert_eq!(remote.table().snapshot().unwrap().num_rows(), 2, "{text}");
     }
     let by_builder = RemoteTableBuilder::in_local_cluster(directory.clone(), "Sla\\sh PQ", "t")
@@ -360,5 +433,8 @@ async fn the_directory_resolves_names_and_serials_and_detects_stale_workers() {
         .subscribe()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("stale") && err.to_string().contains("dies"), "{err}");
+    assert!(
+        err.to_string().contains("stale") && err.to_string().contains("dies"),
+        "{err}"
+    );
 }

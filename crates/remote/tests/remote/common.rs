@@ -59,7 +59,9 @@ pub fn tick(table: &LiveTable) {
             let last = snapshot.last_key().unwrap();
             let values = Arc::new(Float64Array::from(vec![step as f64 * 1.5]));
             table
-                .modify(vec![ColumnChange::new("value", vec![last], values).unwrap()])
+                .modify(vec![
+                    ColumnChange::new("value", vec![last], values).unwrap(),
+                ])
                 .unwrap();
         }
         _ => {
@@ -132,10 +134,14 @@ impl Proxy {
         let (m, g, t) = (mode.clone(), generation.clone(), throttle.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 let (m, g, t) = (m.clone(), g.clone(), t.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
                     let mut cut = g.subscribe();
@@ -183,8 +189,14 @@ async fn pump(
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let limit = throttle.load(Ordering::SeqCst);
-        let size = if limit == 0 { buffer.len() } else { limit.min(buffer.len()) };
-        let Ok(n) = from.read(&mut buffer[..size]).await else { return };
+        let size = if limit == 0 {
+            buffer.len()
+        } else {
+            limit.min(buffer.len())
+        };
+        let Ok(n) = from.read(&mut buffer[..size]).await else {
+            return;
+        };
         if n == 0 {
             return;
         }
@@ -218,7 +230,12 @@ pub async fn spawn_worker(
 ) -> ChildWorker {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "child::worker_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child::worker_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TS_REMOTE_CHILD", "1")
         .env("TS_PORT", port.to_string())
         .env("TS_START", start_step.to_string())

@@ -64,7 +64,11 @@ impl Recorder {
     }
 
     fn saw_state(&self, prefix: &str) -> bool {
-        self.states.lock().unwrap().iter().any(|s| s.starts_with(prefix))
+        self.states
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.starts_with(prefix))
     }
 }
 
@@ -77,7 +81,9 @@ fn local_events(table: &LiveTable) -> Arc<Mutex<Vec<(u64, bool)>>> {
     tokio::spawn(async move {
         while let Some(Ok(event)) = subscription.next().await {
             if let TableEvent::Update(update) = event {
-                sink.lock().unwrap().push((update.step(), update.is_reset()));
+                sink.lock()
+                    .unwrap()
+                    .push((update.step(), update.is_reset()));
             }
         }
     });
@@ -87,7 +93,10 @@ fn local_events(table: &LiveTable) -> Arc<Mutex<Vec<(u64, bool)>>> {
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -103,16 +112,25 @@ async fn worker_killed_and_restarted_with_the_same_table() {
         .subscribe()
         .await
         .unwrap();
-    let clear = RemoteTableBuilder::for_uri(direct(address, "")).subscribe().await.unwrap();
+    let clear = RemoteTableBuilder::for_uri(direct(address, ""))
+        .subscribe()
+        .await
+        .unwrap();
     let (r, c) = (record(&retain), record(&clear));
     let retain_events = local_events(retain.table());
     first.steps.wait_for(|s| *s >= 150).await.unwrap();
     first.child.kill().await.unwrap();
     let killed_at = *first.steps.borrow();
-    until("a reconnect attempt", || r.saw_state("reconnecting") && c.saw_state("reconnecting")).await;
+    until("a reconnect attempt", || {
+        r.saw_state("reconnecting") && c.saw_state("reconnecting")
+    })
+    .await;
     let before = retain.table().snapshot().unwrap().num_rows();
     assert!(before > 0, "retain keeps the rows while disconnected");
-    until("the clear subscriber to empty", || clear.table().snapshot().unwrap().is_empty()).await;
+    until("the clear subscriber to empty", || {
+        clear.table().snapshot().unwrap().is_empty()
+    })
+    .await;
     let held = retain.latest().unwrap().upstream_step.unwrap();
     let resume_events = retain_events.lock().unwrap().len();
 
@@ -125,8 +143,18 @@ async fn worker_killed_and_restarted_with_the_same_table() {
     assert!(r.check(&model) > 2 && c.check(&model) > 2);
     let events = retain_events.lock().unwrap();
     let (step, reset) = events[resume_events];
-    assert!(step > held && !reset, "the first step after reconnecting is a delta, not a resend");
-    assert!(c.changes.lock().unwrap().iter().any(|c| c.upstream_step.is_none()), "clear cleared");
+    assert!(
+        step > held && !reset,
+        "the first step after reconnecting is a delta, not a resend"
+    );
+    assert!(
+        c.changes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.upstream_step.is_none()),
+        "clear cleared"
+    );
 }
 
 /// Guards a restarted worker that rebuilt its table from scratch (new incarnation, steps
@@ -150,14 +178,23 @@ async fn worker_restarted_with_a_reset_table() {
     let second = spawn_worker(address.port(), 0, 60, 2, "run-2").await;
     drop(second.steps);
     until("the new incarnation", || {
-        remote.latest().and_then(|c| c.incarnation).is_some_and(|i| i == "run-2")
+        remote
+            .latest()
+            .and_then(|c| c.incarnation)
+            .is_some_and(|i| i == "run-2")
             && remote.latest().and_then(|c| c.upstream_step) == Some(60)
     })
     .await;
     recorder.check(&model);
     let events = events.lock().unwrap();
-    assert!(events[seen].1, "the first step after the restart replaces the table atomically");
-    assert!(events.windows(2).all(|w| w[1].0 > w[0].0), "local steps keep increasing");
+    assert!(
+        events[seen].1,
+        "the first step after the restart replaces the table atomically"
+    );
+    assert!(
+        events.windows(2).all(|w| w[1].0 > w[0].0),
+        "local steps keep increasing"
+    );
 }
 
 /// Guards connection faults between live processes' sockets: a connection cut by the proxy and
@@ -190,16 +227,29 @@ async fn connections_cut_and_blackholed_by_a_proxy() {
     });
     remote.wait_for_step(200).await.unwrap();
     proxy.cut();
-    until("a reconnect after the cut", || recorder.saw_state("reconnecting")).await;
-    until("live again", || matches!(remote.state(), SubscriptionState::Live)).await;
+    until("a reconnect after the cut", || {
+        recorder.saw_state("reconnecting")
+    })
+    .await;
+    until("live again", || {
+        matches!(remote.state(), SubscriptionState::Live)
+    })
+    .await;
     let after_cut = remote.latest().unwrap().upstream_step.unwrap();
     remote.wait_for_step(after_cut + 100).await.unwrap();
     recorder.states.lock().unwrap().clear();
     proxy.blackhole();
-    until("the blackhole to be detected", || recorder.saw_state("reconnecting")).await;
+    until("the blackhole to be detected", || {
+        recorder.saw_state("reconnecting")
+    })
+    .await;
     let stalled = remote.latest().unwrap().upstream_step.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(remote.latest().unwrap().upstream_step.unwrap(), stalled, "nothing passes a blackhole");
+    assert_eq!(
+        remote.latest().unwrap().upstream_step.unwrap(),
+        stalled,
+        "nothing passes a blackhole"
+    );
     proxy.heal();
     writer.await.unwrap();
     remote.wait_for_step(steps).await.unwrap();
@@ -216,15 +266,26 @@ async fn retries_exhausted_fail_the_table_saying_so() {
     let scope = Scope::new();
     scope.insert("ticker", table);
     let worker = Worker::builder("gone").serve(scope).await.unwrap();
-    let remote = RemoteTableBuilder::for_uri(direct(worker.address(), "?maxRetries=3&retryWindowMillis=20000"))
-        .subscribe()
-        .await
-        .unwrap();
+    let remote = RemoteTableBuilder::for_uri(direct(
+        worker.address(),
+        "?maxRetries=3&retryWindowMillis=20000",
+    ))
+    .subscribe()
+    .await
+    .unwrap();
     let recorder = record(&remote);
     worker.shutdown().await.unwrap();
-    until("failure", || matches!(remote.state(), SubscriptionState::Failed { .. })).await;
-    let SubscriptionState::Failed { error } = remote.state() else { unreachable!() };
-    assert!(matches!(*error, RemoteError::RetriesExhausted { attempts: 3, .. }), "{error}");
+    until("failure", || {
+        matches!(remote.state(), SubscriptionState::Failed { .. })
+    })
+    .await;
+    let SubscriptionState::Failed { error } = remote.state() else {
+        unreachable!()
+    };
+    assert!(
+        matches!(*error, RemoteError::RetriesExhausted { attempts: 3, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("3 attempt"), "{error}");
     assert!(recorder.saw_state("reconnecting (attempt 3)"));
     let failure = remote.table().snapshot().unwrap_err();
@@ -242,7 +303,10 @@ async fn retries_exhausted_fail_the_table_saying_so() {
         .unwrap();
     let started = Instant::now();
     worker.shutdown().await.unwrap();
-    until("failure", || matches!(remote.state(), SubscriptionState::Failed { .. })).await;
+    until("failure", || {
+        matches!(remote.state(), SubscriptionState::Failed { .. })
+    })
+    .await;
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -256,20 +320,31 @@ async fn a_slow_subscriber_is_coalesced_and_delays_no_one() {
     let table = new_table();
     let scope = Scope::new();
     scope.insert("ticker", table.clone());
-    let config = ServeConfig::default().with_queue_depth(2).with_subscriber_capacity(16);
-    let worker = Worker::builder("slow").config(config).serve(scope).await.unwrap();
+    let config = ServeConfig::default()
+        .with_queue_depth(2)
+        .with_subscriber_capacity(16);
+    let worker = Worker::builder("slow")
+        .config(config)
+        .serve(scope)
+        .await
+        .unwrap();
     let proxy = Proxy::start(worker.address()).await;
-    let fast = RemoteTableBuilder::for_uri(direct(worker.address(), "")).subscribe().await.unwrap();
+    let fast = RemoteTableBuilder::for_uri(direct(worker.address(), ""))
+        .subscribe()
+        .await
+        .unwrap();
     let slow = RemoteTableBuilder::for_uri(direct(proxy.address, "?onDisconnect=retain"))
         .subscribe()
         .await
         .unwrap();
     let (f, s) = (record(&fast), record(&slow));
-    proxy.throttle.store(48, std::sync::atomic::Ordering::SeqCst);
+    proxy
+        .throttle
+        .store(48, std::sync::atomic::Ordering::SeqCst);
     let started = Instant::now();
     for _ in 0..steps {
         tick(&table);
-        if table.step() % 100 == 0 {
+        if table.step().is_multiple_of(100) {
             tokio::task::yield_now().await;
         }
     }
@@ -277,13 +352,21 @@ async fn a_slow_subscriber_is_coalesced_and_delays_no_one() {
     fast.wait_for_step(steps).await.unwrap();
     let fast_done = started.elapsed();
     let slow_then = slow.latest().unwrap().upstream_step.unwrap();
-    assert!(slow_then < steps, "the slow subscriber was behind when the fast one finished");
+    assert!(
+        slow_then < steps,
+        "the slow subscriber was behind when the fast one finished"
+    );
     proxy.throttle.store(0, std::sync::atomic::Ordering::SeqCst);
     slow.wait_for_step(steps).await.unwrap();
     let slow_changes = s.check(&model);
     let fast_changes = f.check(&model);
-    assert!(slow_changes < fast_changes, "the slow subscriber's steps were coalesced");
-    println!("writer {writing:?}, fast done {fast_done:?}, slow saw {slow_changes} changes, fast {fast_changes}");
+    assert!(
+        slow_changes < steps as usize / 2,
+        "the slow subscriber's steps were coalesced ({slow_changes} changes for {steps} steps)"
+    );
+    println!(
+        "writer {writing:?}, fast done {fast_done:?}, slow saw {slow_changes} changes, fast {fast_changes}"
+    );
     worker.shutdown().await.unwrap();
 }
 
@@ -298,13 +381,21 @@ async fn a_subscriber_that_never_keeps_up_is_disconnected_with_a_reason() {
         .with_queue_depth(1)
         .with_subscriber_capacity(1)
         .with_max_resyncs_in_a_row(0);
-    let worker = Worker::builder("strict").config(config).serve(scope).await.unwrap();
+    let worker = Worker::builder("strict")
+        .config(config)
+        .serve(scope)
+        .await
+        .unwrap();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", worker.address()))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let request = wire::Request { table: "ticker".into(), columns: None, resume: None };
+    let request = wire::Request {
+        table: "ticker".into(),
+        columns: None,
+        resume: None,
+    };
     let first = FlightData::new().with_descriptor(FlightDescriptor::new_cmd(request.to_bytes()));
     let mut stream = FlightServiceClient::new(channel)
         .do_exchange(futures::stream::iter([first]))
@@ -347,7 +438,7 @@ async fn many_subscribers_join_while_the_table_ticks_fast() {
         async move {
             for i in 0..steps {
                 tick(&table);
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
@@ -356,15 +447,24 @@ async fn many_subscribers_join_while_the_table_ticks_fast() {
     let mut joined = Vec::new();
     for _ in 0..16 {
         tokio::time::sleep(Duration::from_millis(40)).await;
-        let remote = RemoteTableBuilder::for_uri(direct(address, "")).subscribe().await.unwrap();
+        let remote = RemoteTableBuilder::for_uri(direct(address, ""))
+            .subscribe()
+            .await
+            .unwrap();
         let start = remote.latest().unwrap().upstream_step.unwrap();
         let recorder = record(&remote);
         joined.push((remote, recorder, start));
     }
     writer.await.unwrap();
     let starts: Vec<u64> = joined.iter().map(|(_, _, s)| *s).collect();
-    assert!(starts.windows(2).any(|w| w[1] > w[0]), "subscribers joined at different steps: {starts:?}");
-    assert!(starts.iter().any(|s| *s < steps), "some joined while the table was ticking");
+    assert!(
+        starts.windows(2).any(|w| w[1] > w[0]),
+        "subscribers joined at different steps: {starts:?}"
+    );
+    assert!(
+        starts.iter().any(|s| *s < steps),
+        "some joined while the table was ticking"
+    );
     for (remote, recorder, _) in &joined {
         remote.wait_for_step(steps).await.unwrap();
         assert!(recorder.check(&model) >= 1);
