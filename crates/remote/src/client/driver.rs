@@ -36,6 +36,8 @@ pub(crate) struct Driver {
     pub(crate) state: watch::Sender<SubscriptionState>,
     pub(crate) latest: watch::Sender<Option<Change>>,
     pub(crate) changes: broadcast::Sender<Change>,
+    /// Whether a connection ever delivered a step (until then the state is `Connecting`).
+    pub(crate) connected: bool,
 }
 
 impl Driver {
@@ -139,6 +141,7 @@ impl Driver {
             .apply(&self.local, &applied, self.cleared)
             .map_err(|e| protocol(format!("applying step locally: {e}")))?;
         self.cleared = false;
+        self.connected = true;
         let upstream_step = applied.held.snapshot.step();
         let incarnation = applied.held.incarnation.clone();
         self.held = Some(applied.held);
@@ -194,8 +197,11 @@ impl Driver {
                     last_error: last.to_string(),
                 });
             }
-            self.state
-                .send_replace(SubscriptionState::Reconnecting { attempt });
+            self.state.send_replace(if self.connected {
+                SubscriptionState::Reconnecting { attempt }
+            } else {
+                SubscriptionState::Connecting
+            });
             let backoff = FIRST_BACKOFF
                 .saturating_mul(1 << (attempt - 1).min(10))
                 .min(MAX_BACKOFF)

@@ -515,6 +515,7 @@ impl RemoteTableBuilder {
             latest_tx.send_replace(Some(change));
             state_tx.send_replace(SubscriptionState::Live);
         }
+        let connected = held.is_some();
         let driver = Driver {
             target,
             table: self.table,
@@ -528,6 +529,7 @@ impl RemoteTableBuilder {
             state: state_tx,
             latest: latest_tx,
             changes: changes.clone(),
+            connected,
         };
         let task = tokio::spawn(driver.run(open));
         Ok(RemoteTable {
