@@ -438,3 +438,109 @@ async fn the_directory_resolves_names_and_serials_and_detects_stale_workers() {
         "{err}"
     );
 }
+
+/// Makes a CA and a server certificate for `localhost` / 127.0.0.1 with the openssl tool;
+/// returns (CA PEM, server certificate PEM, server key PEM).
+fn certificates(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tableshare test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    (read("ca.pem"), read("server.pem"), read("server.key"))
+}
+
+/// Guards the TLS address form: a `ts://` subscription to a TLS worker verifies its certificate
+/// and ticks; a client that does not trust the CA, and a plaintext client, are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_addresses_use_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let table = new_table();
+    tick(&table);
+    let scope = Scope::new();
+    scope.insert("ticker", table.clone());
+    let worker = Worker::builder("tls")
+        .tls(cert, key)
+        .serve(scope)
+        .await
+        .unwrap();
+    let address = worker.uri("ticker").unwrap().to_string();
+    assert!(address.starts_with("ts://"), "{address}");
+    let trusted = ClientConfig::default().with_tls(ca, Some("localhost".into()));
+    let remote = RemoteTableBuilder::for_uri(TableUri::parse(&address).unwrap())
+        .config(trusted)
+        .subscribe()
+        .await
+        .unwrap();
+    tick(&table);
+    check_change(&remote.wait_for_step(2).await.unwrap(), &model(2));
+    let untrusted = RemoteTableBuilder::for_uri(TableUri::parse(&address).unwrap())
+        .config(ClientConfig::default().with_tls(b"".to_vec(), Some("localhost".into())))
+        .snapshot()
+        .await;
+    assert!(
+        untrusted.is_err(),
+        "a client that does not trust the CA is refused"
+    );
+    let plain = format!("ts+plain://{}/scope/ticker", worker.address());
+    let plain = RemoteTableBuilder::for_uri(TableUri::parse(&plain).unwrap())
+        .snapshot()
+        .await;
+    assert!(plain.is_err(), "plaintext to a TLS worker fails");
+    worker.shutdown().await.unwrap();
+}
