@@ -83,13 +83,15 @@ pub(crate) type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
 /// Runs the benchmark; `args` are the words after `bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only storage|scale|transport]";
+    const USAGE: &str =
+        "usage: cargo xtask bench [--quick] [--only storage|scale|transport|remote]";
     let mut quick = false;
     let (mut storage, mut scale, mut sharing) = (true, true, true);
     let mut words = args.iter();
     while let Some(word) = words.next() {
         match (word.as_str(), words.clone().next().map(String::as_str)) {
             ("--quick", _) => quick = true,
+            ("--only", Some("remote")) => return run_remote(),
             ("--only", Some(part @ ("storage" | "scale" | "transport"))) => {
                 (storage, scale, sharing) =
                     (part == "storage", part == "scale", part == "transport");
@@ -125,6 +127,24 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         write_unless_quick(&root, quick, scale_report::SECTION, &report)?;
     }
     Ok(())
+}
+
+/// Live remote tables (issue 9): commit-to-visibility latency from a worker to a subscriber in
+/// another process, by `crates/remote/benches/latency.rs` (release build), printed as it reports.
+fn run_remote() -> Result<()> {
+    let root = workspace_root()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    crate::venv::run_checked(
+        std::process::Command::new(cargo).current_dir(&root).args([
+            "bench",
+            "--locked",
+            "-p",
+            "tableshare-remote",
+            "--bench",
+            "latency",
+        ]),
+        "the remote latency benchmark",
+    )
 }
 
 /// The docs are rewritten by full runs only.

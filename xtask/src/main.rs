@@ -27,6 +27,7 @@ use anyhow::{Context, Result, bail};
 
 mod azure;
 mod bench;
+mod interop;
 mod pyarrow;
 mod s3;
 mod venv;
@@ -39,6 +40,7 @@ commands:
                   and a local Azure blob server it starts), docs (warnings denied)
   bench [--quick] storage benchmarks side by side with pyarrow, deltalake and lance;
                   a full run rewrites its section of docs/performance.md
+  interop         pyarrow.flight reads a table from `tableshare serve` (also part of ci)
   help            print this message";
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("interop") => workspace_root().and_then(|root| interop::run(&root)),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -117,6 +120,15 @@ fn ci() -> Result<()> {
             ],
             &env,
         )?;
+    }
+    {
+        println!("==> interop: pyarrow.flight against `tableshare serve`");
+        let started = Instant::now();
+        interop::run(&root).context("step `interop` failed")?;
+        println!(
+            "<== interop passed in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     }
     // Target selection skips doctests; run them on their own so examples in docs stay compiling.
     step(

@@ -28,7 +28,6 @@ impl Home {
     }
 
     /// The folder itself.
-    #[allow(dead_code)] // Used by config and the embedded cloud root as they land.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

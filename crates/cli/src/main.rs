@@ -15,6 +15,7 @@ mod exit;
 mod home;
 mod maintenance;
 mod output;
+mod remote_cmd;
 mod share_cmd;
 mod tds_cmd;
 mod uri_cmd;
@@ -82,6 +83,17 @@ enum Command {
         #[command(subcommand)]
         command: tds_cmd::TdsCommand,
     },
+    /// Serve catalog tables live to subscribers (a worker).
+    Serve(remote_cmd::ServeArgs),
+    /// Subscribe to a worker's table: the snapshot, then one line per update.
+    Subscribe(remote_cmd::SubscribeArgs),
+    /// Print a worker's table once.
+    Snapshot(remote_cmd::SnapshotArgs),
+    /// The workers the directory knows.
+    Worker {
+        #[command(subcommand)]
+        command: remote_cmd::WorkerCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +118,10 @@ fn main() -> ExitCode {
         Command::Gc { args } => with_home(home, |h| catalog_cmd::run_gc(h, &args)),
         Command::Share(command) => with_home(home, |h| share_cmd::run(h, command)),
         Command::Tds { command } => tds_cmd::run(command),
+        Command::Serve(args) => with_home(home, |h| remote_cmd::run_serve(h, args)),
+        Command::Subscribe(args) => with_home(home, |h| remote_cmd::run_subscribe(h, args)),
+        Command::Snapshot(args) => with_home(home, |h| remote_cmd::run_snapshot(h, args)),
+        Command::Worker { command } => with_home(home, |h| remote_cmd::run_worker(h, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

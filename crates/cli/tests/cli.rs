@@ -689,3 +689,6 @@ fn sharing_commands() {
 
 #[path = "cli/tds.rs"]
 mod tds;
+
+#[path = "cli/remote.rs"]
+mod remote;

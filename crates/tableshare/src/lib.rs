@@ -51,6 +51,13 @@ pub mod tds {
     pub use tableshare_tds::*;
 }
 
+/// Live remote tables: the worker that serves live tables over Arrow Flight, the subscription
+/// client (`resolve`, remote table builders) and the worker directory (the `tableshare-remote`
+/// crate).
+pub mod remote {
+    pub use tableshare_remote::*;
+}
+
 pub use tableshare_core::{
     LiveTable, RowKey, RowSet, Snapshot, Subscription, TableDefinition, TableEvent, TableSchema,
     TableUpdate,
