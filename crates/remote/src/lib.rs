@@ -53,6 +53,7 @@ mod client;
 mod directory;
 mod error;
 mod scope;
+mod tls;
 pub mod wire;
 mod worker;
 

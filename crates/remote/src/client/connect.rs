@@ -156,6 +156,7 @@ pub(crate) async fn channel(
         .keep_alive_timeout(config.keepalive_timeout)
         .keep_alive_while_idle(true);
     if tls {
+        crate::tls::ensure_crypto_provider();
         let mut tls_config = ClientTlsConfig::new();
         if let Some(ca) = &config.tls_ca_pem {
             tls_config = tls_config.ca_certificate(Certificate::from_pem(ca));

@@ -186,6 +186,7 @@ impl WorkerBuilder {
         let mut server = Server::builder();
         let tls = self.tls.is_some();
         if let Some((cert, key)) = &self.tls {
+            crate::tls::ensure_crypto_provider();
             server = server
                 .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
                 .map_err(|e| serve_error(e.to_string()))?;
