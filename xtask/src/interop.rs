@@ -1,6 +1,6 @@
 //! The foreign-client check of `cargo xtask ci`: a real `tableshare serve` read by
-//! `pyarrow.flight` (installed into `<target>/xtask/interop-venv` from
-//! `xtask/interop/requirements.txt`). It proves the worker's wire format is plain Arrow Flight:
+//! `pyarrow.flight` (the pinned pyarrow of `pyarrow.rs`, shared with the data service's tests).
+//! It proves the worker's wire format is plain Arrow Flight:
 //! a Python user lists the tables and reads a consistent snapshot with `DoGet`, by the listed
 //! ticket and by a bare table-name ticket.
 
@@ -23,12 +23,7 @@ impl Drop for Serving {
 
 /// Runs the check against the debug `tableshare` binary the test step built.
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let target = crate::s3::target_dir(root);
-    let python = crate::venv::ensure(
-        &target.join("xtask/interop-venv"),
-        &root.join("xtask/interop/requirements.txt"),
-        "pyarrow",
-    )?;
+    let python = crate::pyarrow::python(root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     crate::venv::run_checked(
         Command::new(cargo).current_dir(root).args([
@@ -41,7 +36,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         ]),
         "cargo build tableshare",
     )?;
-    let binary = target.join("debug/tableshare");
+    let binary = crate::s3::target_dir(root).join("debug/tableshare");
     let home = std::env::temp_dir().join(format!("tableshare-interop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     let cli = |args: &[&str], stdin: Option<&str>| -> Result<()> {

@@ -12,6 +12,7 @@ use arrow_schema::{DataType, Field, Schema};
 use common::{catalogs, catalogs_with, ids, sample_rows, sample_schema, table_schema};
 use tableshare_core::RowSet;
 use tableshare_storage::{Catalog, CatalogOptions, Operation, Selection, StorageError};
+use tableshare_testkit::{Fault, FaultStore, Op};
 
 fn value(v: f64) -> RecordBatch {
     RecordBatch::try_new(
@@ -259,14 +260,9 @@ async fn compaction_lands_while_appends_stream_in() {
     }
 }
 
-// Guards the hand-off of a finished merge to the next append (operations/merge_offer.rs): a
-// compaction's commit is held back (its manifest put delayed); an append made meanwhile
-// commits the merge with its own row and returns while the compaction's commit is still in
-// flight (it did not wait for it); the compaction then loses the race, finds its merged files
-// in the append's version and reports that version. One merge, no row lost or doubled.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_append_commits_a_finished_merge_without_waiting() {
-    use tableshare_testkit::{Fault, FaultStore, Op};
+/// A catalog over a recording fault store (memory) whose table `t` holds 8 one-row files, with
+/// compaction of more than 4 small files and no background compaction.
+async fn eight_small_files() -> (Arc<FaultStore>, Catalog, tableshare_storage::Table) {
     let options = CatalogOptions::default()
         .with_compaction(u64::MAX, 4)
         .with_background_compaction(false);
@@ -279,13 +275,27 @@ async fn an_append_commits_a_finished_merge_without_waiting() {
     for i in 0..8 {
         t.insert(&sample_rows(&[(i, "x", 0.0)])).await.unwrap();
     }
-    let manifest_puts = || {
-        store
-            .requests()
-            .iter()
-            .filter(|r| r.op == Op::Put && r.path.contains("_versions"))
-            .count()
-    };
+    (store, c, t)
+}
+
+/// Puts the store has seen on paths containing `part`.
+fn puts(store: &FaultStore, part: &str) -> usize {
+    store
+        .requests()
+        .iter()
+        .filter(|r| r.op == Op::Put && r.path.contains(part))
+        .count()
+}
+
+// Guards the hand-off of a finished merge to the next append (operations/merge_offer.rs): a
+// compaction's commit is held back (its manifest put delayed); an append made meanwhile
+// commits the merge with its own row and returns while the compaction's commit is still in
+// flight (it did not wait for it); the compaction then loses the race, finds its merged files
+// in the append's version and reports that version. One merge, no row lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_commits_a_finished_merge_without_waiting() {
+    let (store, c, t) = eight_small_files().await;
+    let manifest_puts = || puts(&store, "_versions");
     let before = manifest_puts();
     store.fail_next(
         Op::Put,
@@ -330,26 +340,8 @@ async fn an_append_commits_a_finished_merge_without_waiting() {
 // the rows again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_that_loses_to_a_compaction_keeps_its_file() {
-    use tableshare_testkit::{Fault, FaultStore, Op};
-    let options = CatalogOptions::default()
-        .with_compaction(u64::MAX, 4)
-        .with_background_compaction(false);
-    let store = FaultStore::new(Arc::new(object_store::memory::InMemory::new()));
-    let c = Catalog::open_with_options(store.clone(), "", options);
-    let t = c
-        .create_table("t", &table_schema(sample_schema()))
-        .await
-        .unwrap();
-    for i in 0..8 {
-        t.insert(&sample_rows(&[(i, "x", 0.0)])).await.unwrap();
-    }
-    let puts = |part: &str| {
-        store
-            .requests()
-            .iter()
-            .filter(|r| r.op == Op::Put && r.path.contains(part))
-            .count()
-    };
+    let (store, c, _) = eight_small_files().await;
+    let puts = |part: &str| puts(&store, part);
     let (manifests, data) = (puts("_versions"), puts("/data/"));
     store.fail_next(
         Op::Put,

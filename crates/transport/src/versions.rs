@@ -254,8 +254,6 @@ pub(crate) async fn upload(
     keys: &OrgKeys,
     access: Access,
 ) -> Result<Moved> {
-    let mut missing = Vec::new();
-    let mut moved = Moved::default();
     let checks: Vec<bool> = futures::stream::iter(
         objects
             .iter()
@@ -264,18 +262,7 @@ pub(crate) async fn upload(
     .buffered(t.parallelism)
     .try_collect()
     .await?;
-    for (o, present) in objects.iter().zip(checks) {
-        if present {
-            moved.skipped += 1;
-        } else {
-            missing.push(o.clone());
-        }
-    }
-    t.emit(ProgressEvent::Planned {
-        version,
-        files: missing.len() as u64,
-        bytes: missing.iter().map(|o| o.size).sum(),
-    });
+    let (missing, mut moved) = plan(t, version, objects, checks);
     let sent: Vec<u64> = futures::stream::iter(missing.into_iter().map(|o| async move {
         let bytes = local
             .get_verified(&format!("{local_dir}/{}", o.rel), o.size, &o.blake3)
@@ -342,6 +329,31 @@ async fn put_multipart(ct: &CloudTable, name: &str, bytes: Bytes) -> Result<()> 
     Ok(())
 }
 
+/// Splits `objects` by `present` (one answer each, in order) into those to move and a count
+/// of those skipped, and reports the plan to the progress callback.
+fn plan(
+    t: &Transport,
+    version: u64,
+    objects: &[ObjectRef],
+    present: Vec<bool>,
+) -> (Vec<ObjectRef>, Moved) {
+    let mut missing = Vec::new();
+    let mut moved = Moved::default();
+    for (o, present) in objects.iter().zip(present) {
+        if present {
+            moved.skipped += 1;
+        } else {
+            missing.push(o.clone());
+        }
+    }
+    t.emit(ProgressEvent::Planned {
+        version,
+        files: missing.len() as u64,
+        bytes: missing.iter().map(|o| o.size).sum(),
+    });
+    (missing, moved)
+}
+
 /// Fetches the objects of `objects` that the local table directory lacks from the cloud table,
 /// verifying each against its recorded size and hash before it is stored locally.
 #[allow(
@@ -359,8 +371,6 @@ pub(crate) async fn download(
     keys: Option<&OrgKeys>,
     access: Access,
 ) -> Result<Moved> {
-    let mut missing = Vec::new();
-    let mut moved = Moved::default();
     // A file the local side has is skipped if a verified version already references it;
     // otherwise (left by an interrupted run) it is verified against this manifest first.
     let checks: Vec<bool> = futures::stream::iter(objects.iter().map(|o| async move {
@@ -377,18 +387,7 @@ pub(crate) async fn download(
     .buffered(t.parallelism)
     .try_collect()
     .await?;
-    for (o, present) in objects.iter().zip(checks) {
-        if present {
-            moved.skipped += 1;
-        } else {
-            missing.push(o.clone());
-        }
-    }
-    t.emit(ProgressEvent::Planned {
-        version,
-        files: missing.len() as u64,
-        bytes: missing.iter().map(|o| o.size).sum(),
-    });
+    let (missing, mut moved) = plan(t, version, objects, checks);
     let got: Vec<u64> = futures::stream::iter(missing.into_iter().map(|o| async move {
         let name = ct.rel(&o.rel);
         // Fetch at most one byte more than the manifest promises: a size that lies cannot
