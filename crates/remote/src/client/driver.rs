@@ -159,8 +159,11 @@ impl Driver {
             local_step,
             snapshot,
         };
-        self.latest.send_replace(Some(change.clone()));
-        let _ = self.changes.send(change);
+        // Broadcast first, then publish as latest: whoever wakes from `wait_for_step(n)` finds
+        // every change up to n already in its `changes()` receiver (the other order let a waiter
+        // see step n as latest before n's change was broadcast).
+        let _ = self.changes.send(change.clone());
+        self.latest.send_replace(Some(change));
     }
 
     fn on_disconnect(&mut self) {

@@ -176,7 +176,9 @@ impl RemoteTable {
         self.latest.borrow().clone()
     }
 
-    /// Waits until the local table holds upstream step `step` or later.
+    /// Waits until the local table holds upstream step `step` or later. When it returns, the
+    /// change that brought that step has already been sent to every [`changes`](Self::changes)
+    /// receiver.
     ///
     /// # Errors
     ///

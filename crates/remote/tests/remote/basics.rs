@@ -67,6 +67,33 @@ async fn snapshot_then_every_step_in_lockstep() {
     worker.shutdown().await.unwrap();
 }
 
+/// Guards the order `wait_for_step` promises: when it returns step n, the change that brought n
+/// is already in every `changes()` receiver (it once published `latest` first, and a reader that
+/// woke on it drained the channel one change short).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waited_for_is_already_in_the_changes() {
+    let (worker, table) = serve(1).await;
+    let remote = RemoteTableBuilder::for_uri(uri(&worker, "ticker", ""))
+        .subscribe()
+        .await
+        .unwrap();
+    let mut changes = remote.changes();
+    for step in 2..=300 {
+        tick(&table);
+        remote.wait_for_step(step).await.unwrap();
+        let mut newest = None;
+        while let Ok(change) = changes.try_recv() {
+            newest = change.upstream_step;
+        }
+        assert_eq!(
+            newest,
+            Some(step),
+            "the change for step {step} was not yet sent"
+        );
+    }
+    worker.shutdown().await.unwrap();
+}
+
 /// Guards column subsets at the worker, and that an unknown column is refused naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn column_subsets_are_applied_at_the_worker() {
