@@ -1,6 +1,6 @@
-//! Seed 000 ("Working with Shared Tables") as a program: publish a local table, push changes,
-//! replicate it elsewhere, pull updates, make an independent copy. It runs on a temporary
-//! `file://` cloud root with two local catalogs (alice publishes, bob replicates), so it needs
+//! Seed 000 ("Working with Shared Tables") as a program, through the facade: publish a local
+//! table, push changes, replicate it elsewhere, pull updates, make an independent copy. Two
+//! homes (alice publishes, bob replicates) share a temporary `file://` cloud root, so it needs
 //! no account: `cargo run --example shared_tables`.
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use object_store::local::LocalFileSystem;
-use tableshare::storage::Catalog;
-use tableshare::{Access, CloudConfig, TableSchema, Transport};
+use tableshare::transport::RootSpec;
+use tableshare::{Access, CloudConfig, TableSchema, Tableshare};
 
 fn sample(schema: &SchemaRef, rows: &[(i64, &str, f64)]) -> RecordBatch {
     RecordBatch::try_new(
@@ -27,33 +26,34 @@ fn sample(schema: &SchemaRef, rows: &[(i64, &str, f64)]) -> RecordBatch {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scratch = tempfile::tempdir()?;
-    let cloud = Arc::new(LocalFileSystem::new_with_prefix(scratch.path())?.with_fsync(true));
-    let cloud = CloudConfig::with_store(cloud, "");
+    let cloud = CloudConfig::new(RootSpec::Url(
+        scratch.path().join("cloud").display().to_string(),
+    ));
 
-    // Alice holds the org key (TABLESHARE_API_KEY in the CLI).
-    let alice = Transport::new(
-        Catalog::open_local(scratch.path().join("alice"))?,
+    // Alice holds the org key (TABLESHARE_API_KEY or `api_key` in config.toml otherwise).
+    let alice = Tableshare::open_with_cloud(
+        scratch.path().join("alice"),
         cloud.clone().with_api_key("alice-key"),
-    );
-    alice.catalog().create_dir("shared_demo").await?;
+    )?;
+    alice.create_dir("shared_demo").await?;
     let schema: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("name", DataType::Utf8, true),
         Field::new("value", DataType::Float64, true),
     ]));
-    let table = alice
-        .catalog()
+    let sample_table = alice
         .create_table(
             "shared_demo.sample_data",
             &TableSchema::unpartitioned(schema.clone())?,
         )
         .await?;
-    table
+    sample_table
         .insert(&sample(
             &schema,
             &[(1, "Alice", 42.5), (2, "Bob", 37.8), (3, "Charlie", 91.2)],
         ))
         .await?;
+    println!("{}", sample_table.show(10).await?);
 
     let uri = alice
         .publish(
@@ -64,29 +64,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("Published: {uri}");
 
-    table
+    sample_table
         .insert(&sample(&schema, &[(4, "Diana", 65.3)]))
         .await?;
-    let pushed = alice.push("shared_demo.sample_data").await?;
+    let pushed = sample_table.push().await?;
     println!("Pushed versions {:?}", pushed.versions);
 
     // Bob needs no key for a public table.
-    let bob = Transport::new(Catalog::open_local(scratch.path().join("bob"))?, cloud);
-    bob.catalog().create_dir("shared_demo").await?;
-    bob.replicate(&uri.to_string(), "shared_demo.replicated_data")
-        .await?;
+    let bob = Tableshare::open_with_cloud(scratch.path().join("bob"), cloud)?;
+    bob.create_dir("shared_demo").await?;
     let replica = bob
-        .catalog()
-        .open_table("shared_demo.replicated_data")
+        .replicate(&uri.to_string(), "shared_demo.replicated_data")
         .await?;
     println!(
-        "Replica at version {} with {} rows",
+        "Replica at version {} with {} rows (read-only: {})",
         replica.version(),
-        replica.row_count()
+        replica.row_count(),
+        replica.is_read_only()
     );
 
     let copy = bob
-        .create_copy("shared_demo.local_copy", &format!("{uri}:1"))
+        .create_table_from("shared_demo.local_copy", &format!("{uri}:1"))
         .await?;
     copy.insert(&sample(&schema, &[(5, "Eve", 88.9)])).await?;
     println!(
@@ -94,18 +92,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         copy.row_count()
     );
 
-    table.insert(&sample(&schema, &[(5, "Eve", 88.9)])).await?;
-    alice.push("shared_demo.sample_data").await?;
-    let pulled = bob.pull("shared_demo.replicated_data").await?;
-    let replica = bob
-        .catalog()
-        .open_table("shared_demo.replicated_data")
+    sample_table
+        .insert(&sample(&schema, &[(5, "Eve", 88.9)]))
         .await?;
+    sample_table.push().await?;
+    let pulled = replica.pull().await?;
     println!(
-        "Pulled versions {:?}: replica has {} rows",
+        "Pulled versions {:?}: the replica has {} rows",
         pulled.versions,
         replica.row_count()
     );
+    println!("{}", replica.show(10).await?);
     assert_eq!(replica.row_count(), 5);
+    println!("Tables in bob's home: {:?}", bob.list_tables("").await?);
     Ok(())
 }

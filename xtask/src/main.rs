@@ -121,6 +121,20 @@ fn ci() -> Result<()> {
             &env,
         )?;
     }
+    // `--examples` above only compiles the examples (as test harnesses with no tests); each
+    // seed's walkthrough must also run to its end.
+    for (package, example) in [
+        ("tableshare-tests", "shared_tables"),
+        ("tableshare-remote", "walkthrough"),
+        ("tableshare-tds", "seed_002"),
+    ] {
+        step(
+            &root,
+            &format!("example {example}"),
+            &["run", "--locked", "-q", "-p", package, "--example", example],
+            &[],
+        )?;
+    }
     {
         println!("==> interop: pyarrow.flight against `tableshare serve`");
         let started = Instant::now();

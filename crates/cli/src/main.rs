@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod catalog_cmd;
+mod demo;
 mod duration;
 mod exit;
 mod home;
@@ -94,6 +95,9 @@ enum Command {
         #[command(subcommand)]
         command: remote_cmd::WorkerCommand,
     },
+    /// The guided tour: the three seeds' walkthroughs on the embedded default, in a fresh
+    /// temporary home unless --home is given, printing each step and the table it produced.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Subscribe(args) => with_home(home, |h| remote_cmd::run_subscribe(h, args)),
         Command::Snapshot(args) => with_home(home, |h| remote_cmd::run_snapshot(h, args)),
         Command::Worker { command } => with_home(home, |h| remote_cmd::run_worker(h, command)),
+        Command::Demo => demo::run(home),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

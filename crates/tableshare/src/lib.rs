@@ -11,8 +11,26 @@
 //! | [`storage`] | `tableshare-storage` | the versioned storage engine: catalog, tables, versions, time travel, garbage collection |
 //! | [`transport`] | `tableshare-transport` | sharing through object stores: publish, push, replicate, pull, independent copies |
 //!
+//! On top of the layers, [`Tableshare`] holds a home (catalog, cloud, worker directory) and
+//! has the seeds' functions as methods, and [`SharedTable`] adds the seed's `push` and `pull`
+//! to a stored table:
+//!
+//! ```
+//! # async fn tour() -> tableshare::Result<()> {
+//! use tableshare::Tableshare;
+//!
+//! let home = tempfile::tempdir().expect("a scratch folder");
+//! let ts = Tableshare::open(home.path())?;
+//! ts.create_dir("shared_demo").await?;
+//! assert!(ts.list_tables("").await?.is_empty());
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(tour()).unwrap();
+//! ```
+//!
 //! Programs that need only one layer can depend on that crate alone; the facade adds no types of
-//! its own to those layers, so values move freely between code written against either.
+//! its own to those layers (the session and the table handle hold the layers' own values), so
+//! values move freely between code written against either.
 //!
 //! ```
 //! use tableshare::TableUri;
@@ -22,6 +40,14 @@
 //! # Ok::<(), tableshare::uri::UriError>(())
 //! ```
 #![deny(missing_docs)]
+
+mod error;
+mod session;
+mod shared_table;
+
+pub use error::{Error, Result};
+pub use session::Tableshare;
+pub use shared_table::SharedTable;
 
 /// Table addresses: parse, format and build `pxt://`, `pq://` and `ts://` addresses
 /// (the `tableshare-uri` crate).

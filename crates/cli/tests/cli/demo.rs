@@ -1,0 +1,67 @@
+//! `tableshare demo`: the guided tour runs end to end on a fresh home with no setup, leaves real
+//! tables the other commands read, and a second run in the same home keeps the first run's
+//! tables (it never drops what a home already holds).
+
+use serde_json::Value;
+
+use super::{check, json_of};
+
+#[test]
+fn the_tour_runs_and_leaves_real_tables() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = check(h, &["demo"], 0);
+    for expected in [
+        "published: pxt://demo/shared.sample_data_",
+        "pulled versions [3]; the replica now has 5 rows",
+        "| 6  | Frank   | 12.0  |",
+        "subscriber state: reconnecting",
+        "subscriber state: live; caught up to step 4",
+        "| GOOG   | BZX      | 1   | -1.01 |",
+        "| MSFT   | BZX      | 3   | -1.01 |",
+    ] {
+        assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
+    }
+
+    // The replica and the copy are catalog tables the CLI reads like any other.
+    let replica = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.replicated_data", "--json"],
+        0,
+    ));
+    let names: Vec<&str> = replica
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alice", "Bob", "Charlie", "Diana", "Eve"]);
+    let ls = json_of(&check(h, &["ls", "shared_demo", "--json"], 0));
+    let kinds: Vec<(&str, &str)> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("shared_demo.replicated_data", "replica")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("shared_demo.local_copy", "table")),
+        "{kinds:?}"
+    );
+
+    // A second tour in the same home takes a new directory and leaves the first alone.
+    let again = check(h, &["demo"], 0);
+    assert!(again.contains("create_dir shared_demo_2;"), "{again}");
+    let top = json_of(&check(h, &["ls", "--json"], 0));
+    let dirs: Vec<&Value> = top.as_array().unwrap().iter().collect();
+    assert_eq!(dirs.len(), 2, "{top}");
+    let first = json_of(&check(
+        h,
+        &["table", "show", "shared_demo.sample_data", "--json"],
+        0,
+    ));
+    assert_eq!(first.as_array().unwrap().len(), 5);
+}
