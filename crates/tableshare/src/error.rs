@@ -11,6 +11,10 @@ pub enum Error {
     /// An address that does not parse or names the wrong kind of table.
     #[error(transparent)]
     Uri(#[from] tableshare_uri::UriError),
+    /// The table model refused (a schema that does not fit, rows that do not fit a schema, a
+    /// live table's step).
+    #[error(transparent)]
+    Table(#[from] tableshare_core::CoreError),
     /// The local catalog or a stored table refused or failed.
     #[error(transparent)]
     Storage(#[from] tableshare_storage::StorageError),
