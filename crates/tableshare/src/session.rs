@@ -29,6 +29,8 @@ use crate::shared_table::SharedTable;
 /// use tableshare::{Access, TableSchema, Tableshare};
 ///
 /// let home = tempfile::tempdir().expect("a scratch folder");
+/// // The org key (TABLESHARE_API_KEY works too); the cloud is the embedded default, HOME/cloud.
+/// std::fs::write(home.path().join("config.toml"), "api_key = \"my-org-key\"\n").expect("writable");
 /// let ts = Tableshare::open(home.path())?;
 /// ts.create_dir("shared_demo").await?;
 /// let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
