@@ -83,7 +83,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn directory(home: &Home) -> Result<Directory, Failure> {
-    Directory::local(home.dir().join("workers")).map_err(|e| Failure::Failed(e.into()))
+    tableshare::worker_directory(home.dir()).map_err(|e| Failure::Failed(e.into()))
 }
 
 fn client_config(home: &Home) -> Result<ClientConfig, Failure> {

@@ -695,3 +695,6 @@ mod remote;
 
 #[path = "cli/demo.rs"]
 mod demo;
+
+#[path = "cli/shared_roots.rs"]
+mod shared_roots;

@@ -42,10 +42,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod home;
 mod session;
 mod shared_table;
 
 pub use error::{Error, Result};
+pub use home::worker_directory;
 pub use session::Tableshare;
 pub use shared_table::SharedTable;
 

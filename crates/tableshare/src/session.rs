@@ -3,8 +3,9 @@
 //! `resolve`, …), so a program reads like the walkthroughs it follows.
 //!
 //! A home is a folder: the local catalog under `catalog/`, `config.toml` (cloud roots, the org
-//! key), the embedded default cloud root under `cloud/` when none is configured, and the worker
-//! directory under `workers/`. The command-line tool uses the same layout, so a program and the
+//! key, the worker directory), the embedded default cloud root under `cloud/` when none is
+//! configured, and the worker directory under `workers/` when none is configured (see
+//! [`worker_directory`](crate::worker_directory)). The command-line tool uses the same layout, so a program and the
 //! `tableshare` binary pointed at one home see the same tables.
 
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ impl Tableshare {
         std::fs::create_dir_all(&catalog_dir)
             .map_err(|e| failed(format!("cannot create `{}`: {e}", catalog_dir.display())))?;
         let catalog = Catalog::open_local(&catalog_dir)?;
-        let directory = Directory::local(home.join("workers"))?;
+        let directory = crate::home::worker_directory(home)?;
         Ok(Self {
             home: Some(home.to_path_buf()),
             transport: Arc::new(Transport::new(catalog, cloud)),

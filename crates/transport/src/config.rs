@@ -11,7 +11,8 @@
 //!
 //! URLs: `file:///abs/path` (or a plain path), `memory://` (lives as long as the
 //! [`Transport`](crate::Transport) handle), `s3://bucket/prefix` (credentials, region and
-//! endpoint from the usual `AWS_*` environment variables).
+//! endpoint from the usual `AWS_*` environment variables), `az://container/prefix` (account, key
+//! or emulator from the usual `AZURE_*` variables); see [`open_store_url`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use serde::Deserialize;
@@ -29,7 +31,7 @@ use crate::error::{Result, TransportError};
 /// One cloud root: a URL resolved when first used, or a store given directly.
 #[derive(Debug, Clone)]
 pub enum RootSpec {
-    /// An object-store URL (`file://`, `memory://`, `s3://`).
+    /// An object-store URL (`file://`, `memory://`, `s3://`, `az://`).
     Url(String),
     /// A store and a prefix under it.
     Store {
@@ -180,43 +182,70 @@ pub(crate) fn open_root(spec: &RootSpec) -> Result<CloudRoot> {
 }
 
 fn open_url(text: &str) -> Result<CloudRoot> {
+    let (store, prefix) = open_store_url(text)?;
+    Ok(CloudRoot::new(store, &prefix))
+}
+
+/// Opens the object store an URL names and the prefix under it: `file:///abs/path` (or a plain
+/// path; created if missing, written with fsync), `memory://` (a fresh store), `s3://bucket/prefix`
+/// (credentials, region and endpoint from the usual `AWS_*` variables), `az://container/prefix`
+/// (also `azure://`, `abfs://`, `abfss://`; account, key or emulator from the usual `AZURE_*`
+/// variables). The cloud roots use it, and so does anything else configured by URL (the shared
+/// worker directory, `tds show`).
+///
+/// # Errors
+///
+/// [`TransportError::Config`] naming the URL: not a URL, an unsupported scheme, a missing
+/// bucket or container, a folder that cannot be created.
+pub fn open_store_url(text: &str) -> Result<(Arc<dyn ObjectStore>, String)> {
+    let bad = |message: String| TransportError::config(format!("store URL `{text}`: {message}"));
     if !text.contains("://") {
-        return open_local(Path::new(text));
+        return Ok((local_store(Path::new(text))?, String::new()));
     }
-    let url = url::Url::parse(text)
-        .map_err(|e| TransportError::config(format!("cloud root `{text}` is not a URL: {e}")))?;
+    let url = url::Url::parse(text).map_err(|e| bad(format!("not a URL: {e}")))?;
+    let prefix = url.path().trim_matches('/').to_owned();
     match url.scheme() {
-        "memory" => Ok(CloudRoot::new(Arc::new(InMemory::new()), url.path())),
+        "memory" => Ok((Arc::new(InMemory::new()), prefix)),
         "file" => {
-            let path = url.to_file_path().map_err(|()| {
-                TransportError::config(format!("cloud root `{text}` is not an absolute file path"))
-            })?;
-            open_local(&path)
+            let path = url
+                .to_file_path()
+                .map_err(|()| bad("not an absolute file path".into()))?;
+            Ok((local_store(&path)?, String::new()))
         }
         "s3" | "s3a" => {
-            let bucket = url.host_str().ok_or_else(|| {
-                TransportError::config(format!("cloud root `{text}` names no bucket"))
-            })?;
+            let bucket = url
+                .host_str()
+                .ok_or_else(|| bad("names no bucket".into()))?;
             let s3 = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()
-                .map_err(|e| TransportError::config(format!("cloud root `{text}`: {e}")))?;
-            Ok(CloudRoot::new(Arc::new(s3), url.path()))
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((Arc::new(s3), prefix))
         }
-        other => Err(TransportError::config(format!(
-            "cloud root `{text}`: scheme `{other}` is not supported (file://, memory://, s3://)"
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            let azure = MicrosoftAzureBuilder::from_env()
+                .with_url(text)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            // abfs(s)://container@account.dfs.core.windows.net/prefix names the container in
+            // the authority; az://container/prefix in the host: either way the path is the
+            // prefix.
+            Ok((Arc::new(azure), prefix))
+        }
+        other => Err(bad(format!(
+            "scheme `{other}` is not supported (file://, memory://, s3://, az://)"
         ))),
     }
 }
 
-fn open_local(path: &Path) -> Result<CloudRoot> {
+fn local_store(path: &Path) -> Result<Arc<dyn ObjectStore>> {
     std::fs::create_dir_all(path).map_err(|e| {
-        TransportError::config(format!("cannot create cloud root {}: {e}", path.display()))
+        TransportError::config(format!("cannot create the folder {}: {e}", path.display()))
     })?;
     let fs = LocalFileSystem::new_with_prefix(path)
-        .map_err(|e| TransportError::config(format!("cloud root {}: {e}", path.display())))?
+        .map_err(|e| TransportError::config(format!("folder {}: {e}", path.display())))?
         .with_fsync(true);
-    Ok(CloudRoot::new(Arc::new(fs), ""))
+    Ok(Arc::new(fs))
 }
 
 #[cfg(test)]

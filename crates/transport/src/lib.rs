@@ -40,7 +40,7 @@ mod versions;
 mod hostile_tests;
 
 pub use admin::CloudEntry;
-pub use config::{CloudConfig, RootSpec};
+pub use config::{CloudConfig, RootSpec, open_store_url};
 pub use error::{Result, TransportError};
 pub use layout::Access;
 pub use progress::{ProgressEvent, ProgressFn, TransferReport};
