@@ -30,36 +30,42 @@ impl Transport {
         parse_cloud(&format!("pxt://{org}/x"))?;
         let cloud = self.org_store(org)?;
         let root = cloud.root.clone();
-        let listed = root.list(&org_dir(org)).await?;
+        // Two delimited listings deep (databases, then their tables), never the tables' files:
+        // an org with large tables lists in requests per table, not per data file.
         let mut out = Vec::new();
-        for (name, _) in listed {
-            let Some(dir) = name.strip_suffix("/_share.json") else {
+        for db_dir in root.list_dirs(&org_dir(org)).await? {
+            // `_` holds the tables of no database; other `_…` folders are the org's own
+            // (its public key), never a database (database names cannot start with `_`).
+            let db = db_dir.rsplit('/').next().unwrap_or_default();
+            if db.starts_with('_') && db != "_" {
                 continue;
-            };
-            let mut parts = dir.splitn(3, '/');
-            let (Some(_org), Some(db), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let address = match db {
-                "_" => format!("pxt://{org}/{path}"),
-                db => format!("pxt://{org}:{db}/{path}"),
-            };
-            let Ok(uri) = CloudUri::parse(&address) else {
-                continue;
-            };
-            let ct = CloudTable::new(&cloud, &uri);
-            let Some(info): Option<ShareInfo> = ct.share_info().await? else {
-                continue;
-            };
-            let Some(version) = ct.log.latest().await? else {
-                continue;
-            };
-            out.push(CloudEntry {
-                uri: ct.address,
-                access: info.access,
-                version,
-            });
+            }
+            for dir in root.list_dirs(&db_dir).await? {
+                let mut parts = dir.splitn(3, '/');
+                let (Some(_org), Some(db), Some(path)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let address = match db {
+                    "_" => format!("pxt://{org}/{path}"),
+                    db => format!("pxt://{org}:{db}/{path}"),
+                };
+                let Ok(uri) = CloudUri::parse(&address) else {
+                    continue;
+                };
+                let ct = CloudTable::new(&cloud, &uri);
+                let Some(info): Option<ShareInfo> = ct.share_info().await? else {
+                    continue;
+                };
+                let Some(version) = ct.log.latest().await? else {
+                    continue;
+                };
+                out.push(CloudEntry {
+                    uri: ct.address,
+                    access: info.access,
+                    version,
+                });
+            }
         }
         out.sort_by(|a, b| a.uri.cmp(&b.uri));
         Ok(out)

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::UriError;
+use crate::error::{IdentifierProblem, UriError};
 use crate::ident::{check_identifier, check_org};
 use crate::path::TablePath;
 use crate::syntax::{split_scheme, unsupported_scheme};
@@ -91,7 +91,7 @@ impl CloudUri {
             problem,
         })?;
         if let Some(db) = db {
-            check_identifier(db).map_err(|problem| UriError::InvalidDb {
+            check_db(db).map_err(|problem| UriError::InvalidDb {
                 db: db.to_owned(),
                 problem,
             })?;
@@ -259,7 +259,7 @@ impl CloudUriBuilder {
             problem,
         })?;
         if let Some(db) = &self.db {
-            check_identifier(db).map_err(|problem| UriError::InvalidDb {
+            check_db(db).map_err(|problem| UriError::InvalidDb {
                 db: db.clone(),
                 problem,
             })?;
@@ -272,4 +272,14 @@ impl CloudUriBuilder {
             version: self.version,
         })
     }
+}
+
+/// The database rule: an identifier that does not start with `_` (see
+/// [`IdentifierProblem::ReservedDb`]).
+fn check_db(db: &str) -> Result<(), IdentifierProblem> {
+    check_identifier(db)?;
+    if db.starts_with('_') {
+        return Err(IdentifierProblem::ReservedDb);
+    }
+    Ok(())
 }

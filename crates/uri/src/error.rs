@@ -421,6 +421,10 @@ pub enum IdentifierProblem {
         /// The name's length in bytes.
         len: usize,
     },
+    /// A database name starts with `_`: the cloud layout keeps those for itself (`_` holds the
+    /// tables of no database, `_org` the org's public key), so `pxt://org:_/t` would be the
+    /// same table as `pxt://org/t`.
+    ReservedDb,
 }
 
 impl fmt::Display for IdentifierProblem {
@@ -440,6 +444,10 @@ impl fmt::Display for IdentifierProblem {
             Self::TooLong { len } => write!(
                 f,
                 "a name is at most {MAX_IDENTIFIER_LEN} bytes long, this one is {len}"
+            ),
+            Self::ReservedDb => f.write_str(
+                "database names starting with `_` are reserved (`_` is where tables of no \
+                 database live)",
             ),
         }
     }

@@ -153,6 +153,25 @@ impl StoreRoot {
             .collect())
     }
 
+    /// The immediate sub-folders of a relative prefix (names relative to the root, no trailing
+    /// slash), found with one delimited listing per page: the objects inside them are not
+    /// listed, so finding the tables of an org costs requests per folder, not per file.
+    pub async fn list_dirs(&self, rel_prefix: &str) -> Result<Vec<String>> {
+        let prefix = self.path(rel_prefix);
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(StorageError::store("list", &rel_prefix))?;
+        let mut dirs: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .map(|p| self.relative(p))
+            .collect();
+        dirs.sort();
+        Ok(dirs)
+    }
+
     /// Deletes an object; a missing object is not an error.
     pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.path(rel)).await {

@@ -323,6 +323,24 @@ async fn cloud_ls_and_drop() {
             ],
             "{kind}"
         );
+        // Listing walks folders (the org, then each database), never the tables' own files.
+        let watched = tableshare_testkit::FaultStore::new(cloud.clone());
+        let watched_cloud: Arc<dyn object_store::ObjectStore> = watched.clone();
+        assert_eq!(
+            transport(&watched_cloud, None)
+                .cloud_ls("alice")
+                .await
+                .unwrap(),
+            listed
+        );
+        let mut lists: Vec<String> = watched
+            .requests()
+            .iter()
+            .filter(|r| r.op == tableshare_testkit::Op::List)
+            .map(|r| r.path.clone())
+            .collect();
+        lists.sort();
+        assert_eq!(lists, ["alice", "alice/_", "alice/db1"], "{kind}");
         let bob = transport(&cloud, None);
         bob.replicate("pxt://alice/a.pub", "r").await.unwrap();
         let err = bob.cloud_drop("pxt://alice/a.pub").await.unwrap_err();

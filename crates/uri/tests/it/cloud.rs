@@ -231,6 +231,22 @@ fn errors() {
                 problem: IdentifierProblem::Empty,
             }),
         ),
+        // Guards the cloud layout against aliasing: `_` is where tables of no database live
+        // and `_org` holds the org key, so `pxt://alice:_/t` would be `pxt://alice/t`.
+        (
+            "pxt://alice:_/t",
+            Err(|_| UriError::InvalidDb {
+                db: "_".into(),
+                problem: IdentifierProblem::ReservedDb,
+            }),
+        ),
+        (
+            "pxt://alice:_org/signing_key.pub",
+            Err(|_| UriError::InvalidDb {
+                db: "_org".into(),
+                problem: IdentifierProblem::ReservedDb,
+            }),
+        ),
         (
             "pxt://alice:pr-od/t",
             Err(|_| UriError::InvalidDb {

@@ -87,7 +87,10 @@ fn any_cloud_uri() -> impl Strategy<Value = CloudUri> {
     ];
     (
         org,
-        prop::option::of(identifier()),
+        // Database names never start with `_` (reserved by the cloud layout).
+        prop::option::of(
+            identifier().prop_filter("reserved database name", |db| !db.starts_with('_')),
+        ),
         prop::collection::vec(identifier(), 1..5),
         any::<bool>(),
         prop::option::of(any::<u64>()),
