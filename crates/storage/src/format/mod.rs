@@ -43,6 +43,7 @@
 //! ```
 
 pub(crate) mod catalog;
+pub(crate) mod copy;
 pub(crate) mod datafile;
 pub(crate) mod log;
 pub(crate) mod manifest;
@@ -51,6 +52,7 @@ pub(crate) mod store;
 pub(crate) mod table_dir;
 
 pub use catalog::{CatalogManifest, EntryRecord};
+pub use copy::COPY_PART_SIZE;
 pub use datafile::hash_of_name;
 pub use log::{CommitOutcome, Sealed, VersionLog, seal, unseal};
 pub use manifest::{DataFileEntry, DeletionVectorEntry, FORMAT_VERSION, TableManifest, TailEntry};

@@ -13,18 +13,28 @@ use tableshare_transport::{Access, TransportError};
 
 use crate::common::*;
 
-// Guards verification on pull: a corrupt or truncated cloud data file fails the pull with an
-// error naming the file and leaves the replica at its version; once repaired, pull completes.
+// Guards verification on pull, for whole-file downloads and for streamed ones (a threshold of
+// one byte streams every file): a corrupt or truncated cloud data file fails the pull with an
+// error naming the file, leaves the replica at its version and leaves no copy of the file on the
+// replica's side; once repaired, pull completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_remote_file_leaves_replica() {
-    for (kind, cloud, _dir) in clouds() {
+    for (streamed, (kind, cloud, _dir)) in [false, true]
+        .into_iter()
+        .flat_map(|s| clouds().into_iter().map(move |c| (s, c)))
+    {
+        let kind = format!("{kind}{}", if streamed { "/streamed" } else { "" });
         let alice = transport(&cloud, Some(KEY));
         let t = sample_table(&alice).await;
         alice
             .publish("shared_demo.sample_data", "pxt://alice/t", Access::Public)
             .await
             .unwrap();
-        let bob = transport(&cloud, None);
+        let replica_store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut bob = transport_on(Catalog::open(replica_store.clone(), ""), &cloud, None);
+        if streamed {
+            bob = bob.with_multipart_threshold(1);
+        }
         bob.replicate("pxt://alice/t", "r").await.unwrap();
         let before = all_objects(&cloud).await;
         t.insert(&rows(&[(4, "Diana", 65.3)])).await.unwrap();
@@ -43,6 +53,11 @@ async fn corrupt_remote_file_leaves_replica() {
             assert!(err.to_string().contains(&file), "{kind}: {err}");
             let r = bob.catalog().open_table("r").await.unwrap();
             assert_eq!((r.version(), ids(&r).await), (1, vec![1, 2, 3]), "{kind}");
+            let left = all_objects(&replica_store).await;
+            assert!(
+                !left.iter().any(|(p, _)| p.as_ref().ends_with(&file)),
+                "{kind}: a damaged file was kept on the replica's side"
+            );
         }
         cloud
             .put(&path, PutPayload::from_bytes(good))

@@ -444,5 +444,30 @@ async fn multipart_uploads_arrive_whole() {
         bob.replicate("pxt://alice/mp", "r").await.unwrap();
         let r = bob.catalog().open_table("r").await.unwrap();
         assert_eq!(ids(&r).await, ids(&t).await, "{kind}");
+
+        // Public files above the threshold stream both ways (StoreRoot::copy_verified_to).
+        alice
+            .publish(
+                "shared_demo.sample_data",
+                "pxt://alice/mp_pub",
+                Access::Public,
+            )
+            .await
+            .unwrap_err(); // the table is already published (as pxt://alice/mp)
+        let carol = transport(&cloud, Some(KEY)).with_multipart_threshold(1024);
+        let c = sample_table(&carol).await;
+        c.insert(&rows(&refs)).await.unwrap();
+        carol
+            .publish(
+                "shared_demo.sample_data",
+                "pxt://alice/mp_pub",
+                Access::Public,
+            )
+            .await
+            .unwrap();
+        let dave = transport(&cloud, None).with_multipart_threshold(1024);
+        dave.replicate("pxt://alice/mp_pub", "r").await.unwrap();
+        let r = dave.catalog().open_table("r").await.unwrap();
+        assert_eq!(ids(&r).await, ids(&c).await, "{kind}: streamed public copy");
     }
 }
