@@ -57,15 +57,20 @@ impl SharedTable {
     }
 
     /// Fetches the cloud's new versions into this replica, one local version each, and moves
-    /// the handle to the newest.
+    /// the handle to the newest (also when the pull fails part way: the versions committed
+    /// before the failure stay, and the handle shows them).
     ///
     /// # Errors
     ///
     /// The transport's: not a replica, a version that does not verify (nothing of it is
     /// committed), the cloud table is gone.
     pub async fn pull(&self) -> Result<TransferReport> {
-        let report = self.transport.pull(self.table.path()).await?;
-        self.table.refresh().await?;
+        let pulled = self.transport.pull(self.table.path()).await;
+        // A pull that fails part way has still committed the versions before the failure: the
+        // handle moves to whatever the replica now holds either way.
+        let refreshed = self.table.refresh().await;
+        let report = pulled?;
+        refreshed?;
         Ok(report)
     }
 
