@@ -1,10 +1,12 @@
 //! Crash safety across real processes: a pushing and a pulling process are SIGKILLed at random
-//! moments (at least 20 trials each). Afterwards the cloud table and the replica are at a
-//! committed, readable version, and running the command again completes while sending exactly
-//! the files that had not arrived (nothing that arrived is sent again).
+//! moments (at least 20 trials each), with the cloud on local disk and, when
+//! `TABLESHARE_TEST_S3_ENDPOINT` is set (`cargo xtask ci` sets and requires it), on the local S3
+//! server. Afterwards the cloud table and the replica are at a committed, readable version, and
+//! running the command again completes while sending exactly the files that had not arrived
+//! (nothing that arrived is sent again).
 //!
-//! The test runs itself as the child (`crash child push|pull CLOUD LOCAL`), so it has its own
-//! `main` (`harness = false` in Cargo.toml).
+//! The test runs itself as the child (`crash child push|pull CLOUD LOCAL`, CLOUD a folder or
+//! `s3:PREFIX`), so it has its own `main` (`harness = false` in Cargo.toml).
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -20,8 +22,11 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
 use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::prefix::PrefixStore;
 use tableshare_core::TableSchema;
 use tableshare_storage::Catalog;
 use tableshare_transport::{Access, CloudConfig, Transport};
@@ -54,16 +59,64 @@ fn batch(from: i64, n: i64) -> RecordBatch {
     .unwrap()
 }
 
-fn cloud(dir: &Path) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        LocalFileSystem::new_with_prefix(dir)
-            .unwrap()
-            .with_fsync(true),
-    )
+/// Where a trial's cloud is: a folder, or a fresh prefix on the local S3 server (`s3:PREFIX`).
+/// Either way it is named by one argument, so the child process can open the same cloud.
+fn cloud(spec: &str) -> Arc<dyn ObjectStore> {
+    match spec.strip_prefix("s3:") {
+        Some(prefix) => {
+            let endpoint = std::env::var("TABLESHARE_TEST_S3_ENDPOINT").unwrap();
+            let bucket = std::env::var("TABLESHARE_TEST_S3_BUCKET")
+                .unwrap_or_else(|_| "tableshare-test".into());
+            let s3 = AmazonS3Builder::new()
+                .with_endpoint(endpoint)
+                .with_bucket_name(bucket)
+                .with_region("us-east-1")
+                .with_access_key_id("tableshare-test")
+                .with_secret_access_key("tableshare-test")
+                .with_allow_http(true)
+                .build()
+                .unwrap();
+            Arc::new(PrefixStore::new(s3, prefix))
+        }
+        None => Arc::new(
+            LocalFileSystem::new_with_prefix(spec)
+                .unwrap()
+                .with_fsync(true),
+        ),
+    }
 }
 
-fn transport(cloud_dir: &Path, local_dir: &Path, key: bool) -> Transport {
-    let mut config = CloudConfig::with_store(cloud(cloud_dir), "");
+/// Names of the data files and deletion vectors the cloud holds (listed through the store, so
+/// the same for a folder and for S3).
+async fn cloud_files(spec: &str) -> BTreeSet<String> {
+    let store = cloud(spec);
+    let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+    listed
+        .into_iter()
+        .filter_map(|meta| {
+            let mut parts = meta.location.as_ref().rsplit('/');
+            let (name, parent) = (parts.next()?, parts.next()?);
+            matches!(parent, "data" | "dv").then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// A fresh cloud for one trial: a folder (kept alive by the returned guard) or an S3 prefix.
+fn fresh_cloud(on_s3: bool) -> (String, Option<tempfile::TempDir>) {
+    if on_s3 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        (format!("s3:crash/{}-{nanos}", std::process::id()), None)
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        (dir.path().display().to_string(), Some(dir))
+    }
+}
+
+fn transport(cloud_spec: &str, local_dir: &Path, key: bool) -> Transport {
+    let mut config = CloudConfig::with_store(cloud(cloud_spec), "");
     if key {
         config = config.with_api_key(KEY);
     }
@@ -100,7 +153,7 @@ fn files(dir: &Path) -> BTreeSet<String> {
 
 fn child(args: &[String]) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (cloud_dir, local_dir) = (Path::new(&args[3]), Path::new(&args[4]));
+    let (cloud_dir, local_dir) = (args[3].as_str(), Path::new(&args[4]));
     rt.block_on(async {
         match args[2].as_str() {
             "push" => {
@@ -129,7 +182,7 @@ fn jitter(bound: u64) -> u64 {
     (nanos.wrapping_mul(6364136223846793005) >> 17) % bound.max(1)
 }
 
-fn spawn_and_kill(mode: &str, cloud_dir: &Path, local_dir: &Path, after: Duration) -> bool {
+fn spawn_and_kill(mode: &str, cloud_dir: &str, local_dir: &Path, after: Duration) -> bool {
     let exe = std::env::current_exe().unwrap();
     let mut c = Command::new(exe)
         .args(["child", mode])
@@ -149,7 +202,7 @@ fn spawn_and_kill(mode: &str, cloud_dir: &Path, local_dir: &Path, after: Duratio
     true
 }
 
-async fn publisher(cloud_dir: &Path, local_dir: &Path) -> Transport {
+async fn publisher(cloud_dir: &str, local_dir: &Path) -> Transport {
     let t = transport(cloud_dir, local_dir, true);
     let table = t
         .catalog()
@@ -164,63 +217,78 @@ async fn publisher(cloud_dir: &Path, local_dir: &Path) -> Transport {
     t
 }
 
-async fn push_trials(trials: usize) -> (usize, usize) {
+/// Runs push trials; returns (trials, kills that landed, kills that landed mid-transfer: some
+/// but not all of the files had arrived).
+async fn push_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
     let mut killed = 0;
+    let mut partial = 0;
     let mut budget = 400u64;
     for trial in 0..trials {
-        let (cloud_dir, local_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let t = publisher(cloud_dir.path(), local_dir.path()).await;
+        let ((cloud_dir, _guard), local_dir) = (fresh_cloud(on_s3), tempfile::tempdir().unwrap());
+        let cloud_dir = cloud_dir.as_str();
+        let t = publisher(cloud_dir, local_dir.path()).await;
         drop(t);
+        let to_send = files(local_dir.path())
+            .difference(&cloud_files(cloud_dir).await)
+            .count();
         let after = Duration::from_millis(jitter(budget));
-        let was_killed = spawn_and_kill("push", cloud_dir.path(), local_dir.path(), after);
+        let was_killed = spawn_and_kill("push", cloud_dir, local_dir.path(), after);
         killed += usize::from(was_killed);
         if !was_killed {
             budget = budget.saturating_sub(budget / 4).max(20);
         }
         // The cloud is at a committed version a reader can replicate.
         let reader_dir = tempfile::tempdir().unwrap();
-        let reader = transport(cloud_dir.path(), reader_dir.path(), false);
+        let reader = transport(cloud_dir, reader_dir.path(), false);
         let r = reader.replicate(URI, "r").await.unwrap();
         assert!(r.version <= VERSIONS as u64, "trial {trial}");
         // Rerun sends exactly the files that had not arrived.
         let local = files(local_dir.path());
-        let arrived = files(cloud_dir.path());
-        let t = transport(cloud_dir.path(), local_dir.path(), true);
+        let arrived = cloud_files(cloud_dir).await;
+        let t = transport(cloud_dir, local_dir.path(), true);
         let report = t.push("t").await.unwrap();
         let missing = local.difference(&arrived).count() as u64;
+        partial += usize::from(missing > 0 && missing < to_send as u64);
         assert_eq!(
             report.files_sent, missing,
             "trial {trial}: resent what had arrived"
         );
-        assert_eq!(files(cloud_dir.path()), local, "trial {trial}");
-        let check = transport(cloud_dir.path(), tempfile::tempdir().unwrap().path(), false);
+        assert_eq!(cloud_files(cloud_dir).await, local, "trial {trial}");
+        let check = transport(cloud_dir, tempfile::tempdir().unwrap().path(), false);
         let r = check.replicate(URI, "r").await.unwrap();
         assert_eq!(r.version, VERSIONS as u64, "trial {trial}");
     }
-    (trials, killed)
+    (trials, killed, partial)
 }
 
-async fn pull_trials(trials: usize) -> (usize, usize) {
+/// Runs pull trials; returns (trials, kills that landed, kills that landed mid-transfer).
+async fn pull_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
     let mut killed = 0;
+    let mut partial = 0;
     let mut budget = 400u64;
     for trial in 0..trials {
-        let (cloud_dir, pub_dir, local_dir) = (
-            tempfile::tempdir().unwrap(),
+        let ((cloud_dir, _guard), pub_dir, local_dir) = (
+            fresh_cloud(on_s3),
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
         );
-        let p = publisher(cloud_dir.path(), pub_dir.path()).await;
-        let b = transport(cloud_dir.path(), local_dir.path(), false);
+        let cloud_dir = cloud_dir.as_str();
+        let p = publisher(cloud_dir, pub_dir.path()).await;
+        let b = transport(cloud_dir, local_dir.path(), false);
         b.replicate(&format!("{URI}:0"), "r").await.unwrap();
         drop(b);
         p.push("t").await.unwrap();
+        let to_fetch = cloud_files(cloud_dir)
+            .await
+            .difference(&files(local_dir.path()))
+            .count();
         let after = Duration::from_millis(jitter(budget));
-        let was_killed = spawn_and_kill("pull", cloud_dir.path(), local_dir.path(), after);
+        let was_killed = spawn_and_kill("pull", cloud_dir, local_dir.path(), after);
         killed += usize::from(was_killed);
         if !was_killed {
             budget = budget.saturating_sub(budget / 4).max(20);
         }
-        let b = transport(cloud_dir.path(), local_dir.path(), false);
+        let b = transport(cloud_dir, local_dir.path(), false);
         let r = b.catalog().open_table("r").await.unwrap();
         let rows = r.scan().await.unwrap().batch.num_rows() as u64;
         assert_eq!(
@@ -230,8 +298,9 @@ async fn pull_trials(trials: usize) -> (usize, usize) {
         );
         let have = files(local_dir.path());
         let report = b.pull("r").await.unwrap();
-        let cloud_files = files(cloud_dir.path());
-        let missing = cloud_files.difference(&have).count() as u64;
+        let in_cloud = cloud_files(cloud_dir).await;
+        let missing = in_cloud.difference(&have).count() as u64;
+        partial += usize::from(missing > 0 && missing < to_fetch as u64);
         assert_eq!(
             report.files_sent, missing,
             "trial {trial}: refetched what had arrived"
@@ -239,7 +308,7 @@ async fn pull_trials(trials: usize) -> (usize, usize) {
         let r = b.catalog().open_table("r").await.unwrap();
         assert_eq!(r.version(), VERSIONS as u64, "trial {trial}");
     }
-    (trials, killed)
+    (trials, killed, partial)
 }
 
 fn main() {
@@ -248,12 +317,41 @@ fn main() {
         child(&args);
         return;
     }
+    let s3 = match std::env::var("TABLESHARE_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.is_empty() => true,
+        _ => {
+            assert!(
+                std::env::var("TABLESHARE_TEST_REQUIRE_S3").as_deref() != Ok("1"),
+                "TABLESHARE_TEST_REQUIRE_S3=1 but TABLESHARE_TEST_S3_ENDPOINT is not set"
+            );
+            println!("S3 not configured: the crash trials run on local disk only");
+            false
+        }
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (n, k) = rt.block_on(push_trials(20));
-    println!("push: {k} of {n} trials killed mid-run");
-    assert!(k >= 10, "push: too few kills landed mid-run ({k} of {n})");
-    let (n, k) = rt.block_on(pull_trials(20));
-    println!("pull: {k} of {n} trials killed mid-run");
-    assert!(k >= 10, "pull: too few kills landed mid-run ({k} of {n})");
+    for on_s3 in [false, true] {
+        if on_s3 && !s3 {
+            continue;
+        }
+        let store = if on_s3 { "s3" } else { "local disk" };
+        for (mode, (n, k, p)) in [
+            ("push", rt.block_on(push_trials(20, on_s3))),
+            ("pull", rt.block_on(pull_trials(20, on_s3))),
+        ] {
+            println!(
+                "{mode} ({store}): {k} of {n} trials killed mid-run, {p} with some but not all \
+                 files moved"
+            );
+            assert!(
+                k >= 10,
+                "{mode} ({store}): too few kills landed ({k} of {n})"
+            );
+            // The race the test is for happened: kills that left a transfer half done.
+            assert!(
+                p >= 3,
+                "{mode} ({store}): too few kills mid-transfer ({p} of {n})"
+            );
+        }
+    }
     println!("crash: ok");
 }
