@@ -3,7 +3,8 @@
 //! `TABLESHARE_TEST_S3_ENDPOINT` is set (`cargo xtask ci` sets and requires it), on the local S3
 //! server. Afterwards the cloud table and the replica are at a committed, readable version, and
 //! running the command again completes while sending exactly the files that had not arrived
-//! (nothing that arrived is sent again).
+//! (nothing that arrived is sent again). Then racing pushers: two processes, clones of one
+//! publisher, push different versions at once; one wins, the other is refused, nothing is lost.
 //!
 //! The test runs itself as the child (`crash child push|pull CLOUD LOCAL`, CLOUD a folder or
 //! `s3:PREFIX`), so it has its own `main` (`harness = false` in Cargo.toml).
@@ -157,10 +158,11 @@ fn child(args: &[String]) {
     rt.block_on(async {
         match args[2].as_str() {
             "push" => {
-                transport(cloud_dir, local_dir, true)
-                    .push("t")
-                    .await
-                    .unwrap();
+                if let Err(error) = transport(cloud_dir, local_dir, true).push("t").await {
+                    // The racing pushers' loser: refused, said why, and exits 1.
+                    eprintln!("{error}");
+                    std::process::exit(1);
+                }
             }
             "pull" => {
                 transport(cloud_dir, local_dir, false)
@@ -311,6 +313,92 @@ async fn pull_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
     (trials, killed, partial)
 }
 
+/// Copies a folder tree (a machine's catalog, cloned).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Racing pushers in two processes: two clones of the publisher's machine each commit a
+/// different version 2 (0 created the table, 1 was published), then push at the same moment. Exactly one wins; the other exits 1 with a
+/// non-fast-forward error naming the versions; the cloud holds exactly the winner's version and
+/// nothing is lost. Returns (rounds, rounds where both reached the commit: the loser's data files
+/// are in the cloud, so it lost at the conditional create and not at the early check).
+async fn racing_pushers(rounds: usize, on_s3: bool) -> (usize, usize) {
+    let mut raced = 0;
+    for round in 0..rounds {
+        let (cloud_dir, _guard) = fresh_cloud(on_s3);
+        let cloud_dir = cloud_dir.as_str();
+        let machines = tempfile::tempdir().unwrap();
+        let (a, b) = (machines.path().join("a"), machines.path().join("b"));
+        let t = transport(cloud_dir, &a, true);
+        let table = t
+            .catalog()
+            .create_table("t", &TableSchema::unpartitioned(schema()).unwrap())
+            .await
+            .unwrap();
+        table.insert(&batch(0, 1000)).await.unwrap();
+        t.publish("t", URI, Access::Public).await.unwrap();
+        drop((table, t));
+        copy_dir(&a, &b);
+        for (dir, from) in [(&a, 100_000), (&b, 200_000)] {
+            let t = transport(cloud_dir, dir, true);
+            let table = t.catalog().open_table("t").await.unwrap();
+            table.insert(&batch(from, 5000)).await.unwrap();
+        }
+        let cloud_before = cloud_files(cloud_dir).await;
+        let own = |dir: &Path| -> BTreeSet<String> {
+            files(dir).difference(&cloud_before).cloned().collect()
+        };
+        let (own_a, own_b) = (own(&a), own(&b));
+        let exe = std::env::current_exe().unwrap();
+        let spawn = |dir: &Path| {
+            Command::new(&exe)
+                .args(["child", "push", cloud_dir])
+                .arg(dir)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (pa, pb) = (spawn(&a), spawn(&b));
+        let (oa, ob) = (
+            pa.wait_with_output().unwrap(),
+            pb.wait_with_output().unwrap(),
+        );
+        let (loser, winner_files, loser_files) = match (oa.status.code(), ob.status.code()) {
+            (Some(0), Some(1)) => (ob, &own_a, &own_b),
+            (Some(1), Some(0)) => (oa, &own_b, &own_a),
+            other => panic!("round {round}: expected one winner and one refusal, got {other:?}"),
+        };
+        let message = String::from_utf8(loser.stderr).unwrap();
+        assert!(
+            message.contains("non-fast-forward") && message.contains("version 2"),
+            "round {round}: {message}"
+        );
+        // Nothing lost: the cloud is at the winner's version 2 with the winner's rows.
+        let reader_dir = tempfile::tempdir().unwrap();
+        let reader = transport(cloud_dir, reader_dir.path(), false);
+        assert_eq!(reader.replicate(URI, "r").await.unwrap().version, 2);
+        let r = reader.catalog().open_table("r").await.unwrap();
+        assert_eq!(
+            r.scan().await.unwrap().batch.num_rows(),
+            6000,
+            "round {round}"
+        );
+        let in_cloud = cloud_files(cloud_dir).await;
+        assert!(winner_files.is_subset(&in_cloud), "round {round}");
+        raced += usize::from(!loser_files.is_disjoint(&in_cloud));
+    }
+    (rounds, raced)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("child") {
@@ -352,6 +440,12 @@ fn main() {
                 "{mode} ({store}): too few kills mid-transfer ({p} of {n})"
             );
         }
+        let (n, raced) = rt.block_on(racing_pushers(10, on_s3));
+        println!("racing pushers ({store}): {raced} of {n} rounds raced to the commit");
+        assert!(
+            raced >= 1,
+            "racing pushers ({store}): no round raced to the commit"
+        );
     }
     println!("crash: ok");
 }
