@@ -11,6 +11,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
+    clippy::print_stderr,
     missing_docs,
     reason = "test program"
 )]
