@@ -98,6 +98,12 @@ enum Command {
     /// The guided tour: the three seeds' walkthroughs on the embedded default, in a fresh
     /// temporary home unless --home is given, printing each step and the table it produced.
     Demo,
+    /// Print a shell completion script, e.g. `tableshare completions bash >
+    /// ~/.local/share/bash-completion/completions/tableshare`.
+    Completions {
+        /// The shell (bash, elvish, fish, powershell, zsh).
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -127,6 +133,16 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => with_home(home, |h| remote_cmd::run_snapshot(h, args)),
         Command::Worker { command } => with_home(home, |h| remote_cmd::run_worker(h, command)),
         Command::Demo => demo::run(home),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tableshare",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,6 @@
-//! `tableshare demo`: the guided tour runs end to end on a fresh home with no setup, leaves real
-//! tables the other commands read, and a second run in the same home keeps the first run's
-//! tables (it never drops what a home already holds).
+//! `tableshare demo` and `tableshare completions`. The guided tour runs end to end on a fresh
+//! home with no setup, leaves real tables the other commands read, and a second run in the same
+//! home keeps the first run's tables (it never drops what a home already holds).
 
 use serde_json::Value;
 
@@ -64,4 +64,21 @@ fn the_tour_runs_and_leaves_real_tables() {
         0,
     ));
     assert_eq!(first.as_array().unwrap().len(), 5);
+}
+
+/// Guards `completions`: a script for each shell that names the commands (including ones added
+/// late, like `demo`), and exit 2 for a shell it does not know.
+#[test]
+fn shell_completions() {
+    let home = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = check(home.path(), &["completions", shell], 0);
+        for command in ["publish", "replicate", "subscribe", "demo", "tds"] {
+            assert!(
+                script.contains(command),
+                "{shell} completions lack `{command}`"
+            );
+        }
+    }
+    check(home.path(), &["completions", "nosh"], 2);
 }
