@@ -374,5 +374,25 @@ async fn data_service() -> Result<()> {
     step("an existing location (MSFT/BZX) grows by two rows");
     sample.append("MSFT:BZX", location_rows(2)?)?;
     next_step(&table, at).await?;
+
+    step("make_partitioned_table(\"sample\", refreshing): one constituent per location");
+    let partitioned = service
+        .make_partitioned_table("sample".to_owned(), true)
+        .await?;
+    let merged = partitioned.merged();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while merged.snapshot()?.num_rows() < 8 {
+        if Instant::now() > deadline {
+            return Err(anyhow!("the partitioned table did not fill in 20 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for constituent in partitioned.constituents() {
+        println!(
+            "{}: {} rows",
+            constituent.key().join("/"),
+            constituent.table().snapshot()?.num_rows()
+        );
+    }
     Ok(())
 }

@@ -19,6 +19,7 @@ fn the_tour_runs_and_leaves_real_tables() {
         "subscriber state: live; caught up to step 4",
         "| GOOG   | BZX      | 1   | -1.01 |",
         "| MSFT   | BZX      | 3   | -1.01 |",
+        "GOOG/NYSE: 2 rows\nMSFT/BZX: 4 rows\nGOOG/BZX: 2 rows",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
     }
