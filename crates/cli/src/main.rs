@@ -15,6 +15,7 @@ mod exit;
 mod home;
 mod maintenance;
 mod output;
+mod query_cmd;
 mod remote_cmd;
 mod share_cmd;
 mod tds_cmd;
@@ -94,6 +95,13 @@ enum Command {
         #[command(subcommand)]
         command: remote_cmd::WorkerCommand,
     },
+    /// Run a SQL query over the catalog's tables and views.
+    Sql(query_cmd::SqlArgs),
+    /// Create views: a base with computed columns and a filter.
+    View {
+        #[command(subcommand)]
+        command: query_cmd::ViewCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +130,8 @@ fn main() -> ExitCode {
         Command::Subscribe(args) => with_home(home, |h| remote_cmd::run_subscribe(h, args)),
         Command::Snapshot(args) => with_home(home, |h| remote_cmd::run_snapshot(h, args)),
         Command::Worker { command } => with_home(home, |h| remote_cmd::run_worker(h, command)),
+        Command::Sql(args) => with_home(home, |h| query_cmd::run_sql(h, args)),
+        Command::View { command } => with_home(home, |h| query_cmd::run_view(h, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

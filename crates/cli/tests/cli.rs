@@ -692,3 +692,6 @@ mod tds;
 
 #[path = "cli/remote.rs"]
 mod remote;
+
+#[path = "cli/query.rs"]
+mod query;
