@@ -43,3 +43,8 @@ pub use view::ViewProgram;
 
 /// DataFusion, re-exported so callers use the exact version this crate is built on.
 pub use datafusion;
+
+/// The guide's examples (docs/queries.md), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/queries.md")]
+struct QueriesGuide;
