@@ -96,13 +96,8 @@ impl QueryContext {
 
     /// Registers `table` under `name` (for instance its `pq://` address): queries read its
     /// snapshot at the moment they run. A registered name hides a catalog path of that name.
-    ///
-    /// # Errors
-    ///
-    /// None today; kept fallible for names that may be refused later.
-    pub fn register_live(&self, name: impl Into<String>, table: LiveTable) -> Result<()> {
+    pub fn register_live(&self, name: impl Into<String>, table: LiveTable) {
         self.register_provider(name, Arc::new(LiveSource::live(table)));
-        Ok(())
     }
 
     /// Registers fixed rows under `name`.

@@ -47,7 +47,7 @@ enum Source {
 /// let live = LiveTable::new(TableSchema::unpartitioned(arrow.clone())?, LiveTableOptions::default());
 /// live.append(RecordBatch::try_new(arrow, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])?)?;
 /// let ctx = QueryContext::new();
-/// ctx.register_live("pq://worker/scope/ticks", live.clone())?;
+/// ctx.register_live("pq://worker/scope/ticks", live.clone());
 /// let rows = ctx.sql(r#"SELECT sum(x) AS s FROM "pq://worker/scope/ticks""#).await?;
 /// let s = rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
 /// assert_eq!(s, 6);

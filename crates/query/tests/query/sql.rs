@@ -165,8 +165,7 @@ async fn joins_a_stored_table_with_a_live_table() {
         .await;
         let live = quotes_live();
         let ctx = QueryContext::with_catalog(catalog);
-        ctx.register_live("pq://worker/scope/quotes", live.clone())
-            .unwrap();
+        ctx.register_live("pq://worker/scope/quotes", live.clone());
         let sql = r#"SELECT p.id, q.price FROM demo.people p
                      JOIN "pq://worker/scope/quotes" q ON p.name = q.name ORDER BY p.id"#;
         let rows = ctx.sql(sql).await.unwrap();
