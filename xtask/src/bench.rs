@@ -23,10 +23,12 @@
 //!    and pull costs; rendered into a third generated section.
 //!
 //! `--quick` runs small sizes and three rounds to check that the machinery works end to end; it
-//! never touches the docs. `--only storage`, `--only scale` or `--only transport` runs one part (a full run then
+//! never touches the docs. `--only storage`, `--only scale` or `--only transport` runs one part
+//! (`--only remote` and `--only query` print their figures without touching the docs) (a full run then
 //! rewrites only that part's section). The pieces: `sides` runs the programs, `report` renders
 //! the storage tables.
 
+mod query;
 mod report;
 mod scale;
 mod scale_report;
@@ -84,7 +86,7 @@ pub(crate) type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 /// Runs the benchmark; `args` are the words after `bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     const USAGE: &str =
-        "usage: cargo xtask bench [--quick] [--only storage|scale|transport|remote]";
+        "usage: cargo xtask bench [--quick] [--only storage|scale|transport|remote|query]";
     let mut quick = false;
     let (mut storage, mut scale, mut sharing) = (true, true, true);
     let mut words = args.iter();
@@ -92,6 +94,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         match (word.as_str(), words.clone().next().map(String::as_str)) {
             ("--quick", _) => quick = true,
             ("--only", Some("remote")) => return run_remote(),
+            ("--only", Some("query")) => {
+                let quick = args.iter().any(|a| a == "--quick");
+                return query::run(&workspace_root()?, quick);
+            }
             ("--only", Some(part @ ("storage" | "scale" | "transport"))) => {
                 (storage, scale, sharing) =
                     (part == "storage", part == "scale", part == "transport");

@@ -82,6 +82,10 @@ pub(crate) enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set columns of the rows matching a SQL predicate to SQL expressions, as one new version.
+    Update(crate::query_cmd::UpdateArgs),
+    /// Delete the rows matching a SQL predicate, as one new version.
+    Delete(crate::query_cmd::DeleteArgs),
     /// Undo the latest version, as a new version.
     Revert {
         /// Dotted path
@@ -306,7 +310,13 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                 }
             }
             TableCommand::Show { path, limit, json } => {
-                let table = catalog.open_table(&path).await.map_err(storage_failure)?;
+                let table = match catalog.open_table(&path).await {
+                    Ok(table) => table,
+                    Err(err) if crate::query_cmd::is_view(&err) => {
+                        return crate::query_cmd::show_view(&catalog, &path, limit, json).await;
+                    }
+                    Err(err) => return Err(storage_failure(err)),
+                };
                 // A limit streams only the first rows in key order: a few row groups are read,
                 // not the table.
                 let mut options = ScanOptions::default();
@@ -355,6 +365,8 @@ pub(crate) fn run_table(home: &Home, command: TableCommand) -> CmdResult {
                     }
                 }
             }
+            TableCommand::Update(args) => crate::query_cmd::run_update(&catalog, args).await?,
+            TableCommand::Delete(args) => crate::query_cmd::run_delete(&catalog, args).await?,
             TableCommand::Revert { path } => {
                 let table = catalog.open_table(&path).await.map_err(storage_failure)?;
                 let version = table.revert().await.map_err(storage_failure)?;

@@ -16,6 +16,7 @@ mod exit;
 mod home;
 mod maintenance;
 mod output;
+mod query_cmd;
 mod remote_cmd;
 mod share_cmd;
 mod tds_cmd;
@@ -95,6 +96,13 @@ enum Command {
         #[command(subcommand)]
         command: remote_cmd::WorkerCommand,
     },
+    /// Run a SQL query over the catalog's tables and views.
+    Sql(query_cmd::SqlArgs),
+    /// Create views: a base with computed columns and a filter.
+    View {
+        #[command(subcommand)]
+        command: query_cmd::ViewCommand,
+    },
     /// The guided tour: the three seeds' walkthroughs on the embedded default, in a fresh
     /// temporary home unless --home is given, printing each step and the table it produced.
     Demo,
@@ -132,6 +140,8 @@ fn main() -> ExitCode {
         Command::Subscribe(args) => with_home(home, |h| remote_cmd::run_subscribe(h, args)),
         Command::Snapshot(args) => with_home(home, |h| remote_cmd::run_snapshot(h, args)),
         Command::Worker { command } => with_home(home, |h| remote_cmd::run_worker(h, command)),
+        Command::Sql(args) => with_home(home, |h| query_cmd::run_sql(h, args)),
+        Command::View { command } => with_home(home, |h| query_cmd::run_view(h, command)),
         Command::Demo => demo::run(home),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -698,3 +698,6 @@ mod demo;
 
 #[path = "cli/shared_roots.rs"]
 mod shared_roots;
+
+#[path = "cli/query.rs"]
+mod query;
