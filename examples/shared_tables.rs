@@ -1,5 +1,6 @@
 //! Seed 000 ("Working with Shared Tables") as a program, through the facade: publish a local
-//! table, push changes, replicate it elsewhere, pull updates, make an independent copy. Two
+//! table, push changes, replicate it elsewhere, make a view on the replica, pull updates, make an
+//! independent copy. Two
 //! homes (alice publishes, bob replicates) share a temporary `file://` cloud root, so it needs
 //! no account: `cargo run --example shared_tables`.
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
@@ -7,6 +8,7 @@
 use std::sync::Arc;
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_cast::pretty::pretty_format_batches;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use tableshare::transport::RootSpec;
 use tableshare::{Access, CloudConfig, TableSchema, Tableshare};
@@ -83,6 +85,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         replica.is_read_only()
     );
 
+    // A view on the (read-only) replica: it works offline and follows the replica's pulls.
+    bob.create_view(
+        "shared_demo.high_value",
+        "shared_demo.replicated_data",
+        [("value_x2", "value * 2")],
+        Some("value > 50"),
+    )
+    .await?;
+    let high = bob
+        .sql("SELECT id, name, value_x2 FROM shared_demo.high_value ORDER BY id")
+        .await?;
+    println!("{}", pretty_format_batches(&high)?);
+
     let copy = bob
         .create_table_from("shared_demo.local_copy", &format!("{uri}:1"))
         .await?;
@@ -104,6 +119,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("{}", replica.show(10).await?);
     assert_eq!(replica.row_count(), 5);
+    let high = bob
+        .sql("SELECT id, name, value_x2 FROM shared_demo.high_value ORDER BY id")
+        .await?;
+    println!(
+        "The view after the pull (Eve joined it):\n{}",
+        pretty_format_batches(&high)?
+    );
+    assert_eq!(high.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
     println!("Tables in bob's home: {:?}", bob.list_tables("").await?);
     Ok(())
 }

@@ -76,6 +76,11 @@ async fn tour(home: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Query results (any number of batches) as one text table.
+fn rows_pretty_all(batches: &[RecordBatch]) -> Result<String> {
+    Ok(arrow_cast::pretty::pretty_format_batches(batches)?.to_string())
+}
+
 fn heading(text: &str) {
     println!("\n== {text} ==");
 }
@@ -167,6 +172,20 @@ async fn shared_tables(ts: &Tableshare) -> Result<()> {
     );
     println!("{}", replica.show(10).await?);
 
+    let view = path("high_value");
+    step(&format!(
+        "a view on the replica: {view} = replicated_data + value_x2 = value * 2, where value > 50"
+    ));
+    ts.create_view(
+        &view,
+        &path("replicated_data"),
+        [("value_x2", "value * 2")],
+        Some("value > 50"),
+    )
+    .await?;
+    let show_view = format!("SELECT * FROM {view} ORDER BY id");
+    println!("{}", rows_pretty_all(&ts.sql(&show_view).await?)?);
+
     step("the publisher inserts and pushes again; the replica pulls");
     table.insert(&sample(&[(5, "Eve", 88.9)])?).await?;
     table.push().await?;
@@ -177,6 +196,8 @@ async fn shared_tables(ts: &Tableshare) -> Result<()> {
         replica.row_count()
     );
     println!("{}", replica.show(10).await?);
+    println!("the view on the replica follows it:");
+    println!("{}", rows_pretty_all(&ts.sql(&show_view).await?)?);
 
     step(&format!(
         "an independent copy of {uri}:2 at {}",

@@ -27,6 +27,9 @@ pub enum Error {
     /// The table data service or one of its backends failed.
     #[error(transparent)]
     Tds(#[from] tableshare_tds::TdsError),
+    /// A query, a view definition or a SQL update or delete failed.
+    #[error(transparent)]
+    Query(#[from] tableshare_query::QueryError),
     /// Rows could not be rendered or assembled.
     #[error(transparent)]
     Arrow(#[from] arrow_schema::ArrowError),

@@ -10,6 +10,9 @@
 //! | [`table`] | `tableshare-core` | the one table model: schemas, row keys, row sets, table updates, live tables, snapshots, subscriptions, table definitions |
 //! | [`storage`] | `tableshare-storage` | the versioned storage engine: catalog, tables, versions, time travel, garbage collection |
 //! | [`transport`] | `tableshare-transport` | sharing through object stores: publish, push, replicate, pull, independent copies |
+//! | [`remote`] | `tableshare-remote` | live remote tables: the worker, the subscription client, the worker directory |
+//! | [`tds`] | `tableshare-tds` | the table data service: backends, the service, the conformance suite |
+//! | [`query`] | `tableshare-query` | SQL over every kind of table (DataFusion), views that tick with their base, SQL update and delete |
 //!
 //! On top of the layers, [`Tableshare`] holds a home (catalog, cloud, worker directory) and
 //! has the seeds' functions as methods, and [`SharedTable`] adds the seed's `push` and `pull`
@@ -77,6 +80,11 @@ pub mod transport {
 /// The table data service (seed 002): backends, the service, the conformance suite.
 pub mod tds {
     pub use tableshare_tds::*;
+}
+
+/// SQL over every kind of table, views, SQL update and delete (the `tableshare-query` crate).
+pub mod query {
+    pub use tableshare_query::*;
 }
 
 /// Live remote tables: the worker that serves live tables over Arrow Flight, the subscription

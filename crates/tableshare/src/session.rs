@@ -11,9 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use tableshare_core::TableSchema;
+use tableshare_query::QueryContext;
 use tableshare_remote::{ClientConfig, Directory, Resolved};
-use tableshare_storage::{Catalog, EntryKind};
+use tableshare_storage::{Catalog, EntryKind, ViewDefinition};
 use tableshare_transport::{Access, CloudConfig, Transport};
 use tableshare_uri::{CloudUri, TableUri};
 
@@ -53,6 +55,7 @@ pub struct Tableshare {
     home: Option<PathBuf>,
     transport: Arc<Transport>,
     directory: Option<Directory>,
+    query: QueryContext,
 }
 
 impl Tableshare {
@@ -90,6 +93,7 @@ impl Tableshare {
         let directory = crate::home::worker_directory(home)?;
         Ok(Self {
             home: Some(home.to_path_buf()),
+            query: QueryContext::with_catalog(catalog.clone()),
             transport: Arc::new(Transport::new(catalog, cloud)),
             directory: Some(directory),
         })
@@ -123,6 +127,7 @@ impl Tableshare {
     pub fn from_parts(catalog: Catalog, cloud: CloudConfig) -> Self {
         Self {
             home: None,
+            query: QueryContext::with_catalog(catalog.clone()),
             transport: Arc::new(Transport::new(catalog, cloud)),
             directory: None,
         }
@@ -149,6 +154,12 @@ impl Tableshare {
     /// The transport between the catalog and the cloud.
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// The query context over the catalog: register live tables (remote subscriptions,
+    /// data-service tables) under names to join them with the catalog's tables.
+    pub fn query_context(&self) -> &QueryContext {
+        &self.query
     }
 
     /// The worker directory, if the session has one.
@@ -241,6 +252,47 @@ impl Tableshare {
     pub async fn replicate(&self, uri: &str, path: &str) -> Result<SharedTable> {
         self.transport.replicate(uri, path).await?;
         self.get_table(path).await
+    }
+
+    /// Runs a SQL query over the catalog's tables, replicas, snapshots and views (named by
+    /// their dotted paths, quoted when needed) and the live tables registered on the
+    /// [`query_context`](Self::query_context); returns the result's batches.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`]: SQL that does not parse or plan (an unknown table or column), a
+    /// statement that writes, a read that fails.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.query.sql(sql).await?)
+    }
+
+    /// Creates the view `path` over `base` (a table, replica, snapshot or view): the base's
+    /// columns, then `columns` computed by SQL expressions, keeping the rows `filter` (a SQL
+    /// predicate) holds for. Views over replicas work offline and tick as the replica pulls.
+    ///
+    /// # Errors
+    ///
+    /// The catalog's (the path exists, the base is missing) and [`Error::Query`] for
+    /// expressions that do not compile against the base's columns.
+    pub async fn create_view<N, E>(
+        &self,
+        path: &str,
+        base: &str,
+        columns: impl IntoIterator<Item = (N, E)>,
+        filter: Option<&str>,
+    ) -> Result<()>
+    where
+        N: Into<String>,
+        E: Into<String>,
+    {
+        let mut definition = ViewDefinition::new(base);
+        for (name, expression) in columns {
+            definition = definition.with_column(name, expression);
+        }
+        if let Some(filter) = filter {
+            definition = definition.with_filter(filter);
+        }
+        Ok(self.query.create_view(path, definition).await?)
     }
 
     /// Resolves a worker address (`pq://NAME/scope/table?…`, `ts://host:port/table?…`) to a

@@ -15,6 +15,7 @@ fn the_tour_runs_and_leaves_real_tables() {
         "published: pxt://demo/shared.sample_data_",
         "pulled versions [3]; the replica now has 5 rows",
         "| 6  | Frank   | 12.0  |",
+        "the view on the replica follows it:\n+----+---------+-------+----------+\n| id | name    | value | value_x2 |\n+----+---------+-------+----------+\n| 3  | Charlie | 91.2  | 182.4    |\n| 4  | Diana   | 65.3  | 130.6    |\n| 5  | Eve     | 88.9  | 177.8    |",
         "subscriber state: reconnecting",
         "subscriber state: live; caught up to step 4",
         "| GOOG   | BZX      | 1   | -1.01 |",
