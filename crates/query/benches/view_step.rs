@@ -59,14 +59,14 @@ async fn main() {
     let initial = built.elapsed().as_secs_f64();
     assert_eq!(
         view.table().snapshot().unwrap().num_rows() as i64,
-        rows.div_ceil(2)
+        (rows + 1) / 2
     );
 
     let mut base_modify = Vec::with_capacity(reps);
     let mut view_modify = Vec::with_capacity(reps);
     for i in 0..reps {
         // Even keys: rows the view holds, so each step changes one view row.
-        let key = (rows as u64 / 2 + 2 * i as u64) % rows as u64 & !1;
+        let key = ((rows as u64 / 2 + 2 * i as u64) % rows as u64) & !1;
         let change = ColumnChange::new(
             "value",
             vec![key],
