@@ -121,19 +121,31 @@ fn ci() -> Result<()> {
             &env,
         )?;
     }
-    // `--examples` above only compiles the examples (as test harnesses with no tests); each
-    // seed's walkthrough must also run to its end.
-    for (package, example) in [
-        ("tableshare-tests", "shared_tables"),
-        ("tableshare-remote", "walkthrough"),
-        ("tableshare-tds", "seed_002"),
-    ] {
-        step(
-            &root,
-            &format!("example {example}"),
-            &["run", "--locked", "-q", "-p", package, "--example", example],
-            &[],
-        )?;
+    // `--examples` above compiles the examples as test harnesses and runs none of them; each
+    // seed's walkthrough must also run to its end. They are built for the whole workspace (its
+    // features, so the test step's dependencies are reused; `cargo run -p …` would resolve one
+    // package's features and rebuild dependencies for it) and then run.
+    step(
+        &root,
+        "examples: build",
+        &["build", "--workspace", "--examples", "--locked"],
+        &[],
+    )?;
+    for example in ["shared_tables", "walkthrough", "seed_002"] {
+        println!("==> example {example}");
+        let started = Instant::now();
+        let program = s3::target_dir(&root).join("debug/examples").join(example);
+        let status = Command::new(&program)
+            .current_dir(&root)
+            .status()
+            .with_context(|| format!("could not run {}", program.display()))?;
+        if !status.success() {
+            bail!("example `{example}` failed ({status})");
+        }
+        println!(
+            "<== example {example}: ok in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     }
     {
         println!("==> interop: pyarrow.flight against `tableshare serve`");
