@@ -117,11 +117,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return write_unless_quick(&root, quick, tds::SECTION, &report);
     }
     if only == Some("remote") {
-        let sizes = if quick {
-            &remote::QUICK
-        } else {
-            &remote::FULL
-        };
+        let sizes = if quick { &remote::QUICK } else { &remote::FULL };
         let report = remote::run(&root, sizes)?;
         println!("\n{report}");
         return write_unless_quick(&root, quick, remote::SECTION, &report);

@@ -63,7 +63,10 @@ fn uri(address: &str, table: &str) -> TableUri {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -77,7 +80,10 @@ fn main() {
             runtime.block_on(ticking(
                 seconds.parse().unwrap(),
                 subscribers.parse().unwrap(),
-                &rates.iter().map(|r| r.parse().unwrap()).collect::<Vec<u64>>(),
+                &rates
+                    .iter()
+                    .map(|r| r.parse().unwrap())
+                    .collect::<Vec<u64>>(),
             ))
         }
         ["cost", seconds, subscribers, rate] => runtime.block_on(cost(
@@ -166,7 +172,9 @@ fn step_batch(schema: &SchemaRef, step: i64) -> RecordBatch {
 /// schedule (a late step is appended at once, not skipped); returns the rows per second held.
 async fn tick(table: &LiveTable, rate: u64, seconds: f64) -> (u64, f64) {
     let schema = tick_schema();
-    let steps = ((rate as f64 * seconds) / STEP_ROWS as f64).round().max(1.0) as i64;
+    let steps = ((rate as f64 * seconds) / STEP_ROWS as f64)
+        .round()
+        .max(1.0) as i64;
     let period = Duration::from_secs_f64(STEP_ROWS as f64 / rate as f64);
     let started = tokio::time::Instant::now();
     for step in 0..steps {
@@ -174,13 +182,28 @@ async fn tick(table: &LiveTable, rate: u64, seconds: f64) -> (u64, f64) {
         table.append(step_batch(&schema, step)).unwrap();
     }
     let rows = (steps * STEP_ROWS) as u64;
-    (rows, rows as f64 / started.elapsed().as_secs_f64())
+    // The last step closes its own period: steps × period is the schedule.
+    (
+        rows,
+        rows as f64 / (started.elapsed() + period).as_secs_f64(),
+    )
 }
 
 /// Starts the child holding `n` subscriptions to `table` and waits for its `READY`.
-fn spawn_subscribers(address: &str, table: &str, n: usize, total: u64) -> (Child, impl Iterator<Item = String>) {
+fn spawn_subscribers(
+    address: &str,
+    table: &str,
+    n: usize,
+    total: u64,
+) -> (Child, impl Iterator<Item = String>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["subscribers", address, table, &n.to_string(), &total.to_string()])
+        .args([
+            "subscribers",
+            address,
+            table,
+            &n.to_string(),
+            &total.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -209,7 +232,9 @@ async fn ticking(seconds: f64, n: usize, rates: &[u64]) -> Value {
     for &rate in rates {
         let name = format!("tick{rate}");
         let table = new_table(&scope, &name);
-        let total = ((rate as f64 * seconds) / STEP_ROWS as f64).round().max(1.0) as u64
+        let total = ((rate as f64 * seconds) / STEP_ROWS as f64)
+            .round()
+            .max(1.0) as u64
             * STEP_ROWS as u64;
         let (mut child, mut lines) = spawn_subscribers(&address, &name, n, total);
         let (_, held) = tick(&table, rate, seconds).await;
@@ -221,7 +246,8 @@ async fn ticking(seconds: f64, n: usize, rates: &[u64]) -> Value {
             && report["p99_s"].as_f64().unwrap() < KEPT_UP_P99_S
             && report["catch_up_s"].as_f64().unwrap() < KEPT_UP_CATCH_UP_S;
         eprintln!("rate {rate} rows/s: held {held:.0}, {report}, kept up: {kept_up}");
-        outcomes.push(json!({ "rate": rate, "held": held, "kept_up": kept_up, "subscribers": report }));
+        outcomes
+            .push(json!({ "rate": rate, "held": held, "kept_up": kept_up, "subscribers": report }));
         if !kept_up {
             break;
         }
@@ -235,7 +261,12 @@ async fn ticking(seconds: f64, n: usize, rates: &[u64]) -> Value {
 fn usage() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     let hz = 100.0; // USER_HZ, 100 on Linux
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -258,10 +289,16 @@ async fn cost(seconds: f64, n: usize, rate: u64) -> Value {
     let mut phases = Vec::new();
     for (name, subscribers) in [("alone", 0), ("subscribed", n)] {
         let table = new_table(&scope, name);
-        let total = ((rate as f64 * seconds) / STEP_ROWS as f64).round().max(1.0) as u64
+        let total = ((rate as f64 * seconds) / STEP_ROWS as f64)
+            .round()
+            .max(1.0) as u64
             * STEP_ROWS as u64;
-        let child = (subscribers > 0).then(|| spawn_subscribers(&address, name, subscribers, total));
-        let (cpu0, rss0) = usage();
+        // Memory from before the subscribers connect (their connections' buffers count); CPU
+        // over the ticking alone (the steady state, not the one-time subscription).
+        let (_, rss0) = usage();
+        let child =
+            (subscribers > 0).then(|| spawn_subscribers(&address, name, subscribers, total));
+        let (cpu0, _) = usage();
         let (_, held) = tick(&table, rate, seconds).await;
         let report = match child {
             Some((mut child, mut lines)) => {
@@ -273,8 +310,10 @@ async fn cost(seconds: f64, n: usize, rate: u64) -> Value {
         };
         let (cpu1, rss1) = usage();
         scope.remove(name);
-        phases.push(json!({ "subscribers": subscribers, "held": held, "cpu_s": cpu1 - cpu0,
-            "rss_end_bytes": rss1, "rss_growth_bytes": rss1 - rss0, "report": report }));
+        phases.push(
+            json!({ "subscribers": subscribers, "held": held, "cpu_s": cpu1 - cpu0,
+            "rss_end_bytes": rss1, "rss_growth_bytes": rss1 - rss0, "report": report }),
+        );
     }
     worker.shutdown().await.unwrap();
     let cpu = |i: usize| phases[i]["cpu_s"].as_f64().unwrap();
@@ -324,7 +363,11 @@ async fn subscribers(address: &str, table: &str, n: usize, total: u64) -> Value 
                     }
                     rows += committed.len() as u64;
                 }
-                (rows >= total, latencies, (last_seen - last_commit) as f64 / 1e9)
+                (
+                    rows >= total,
+                    latencies,
+                    (last_seen - last_commit) as f64 / 1e9,
+                )
             })
         })
         .collect();
@@ -338,7 +381,11 @@ async fn subscribers(address: &str, table: &str, n: usize, total: u64) -> Value 
         catch_up = catch_up.max(last);
     }
     all.sort_by(f64::total_cmp);
-    let at = |q: f64| all.get(((all.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(f64::NAN);
+    let at = |q: f64| {
+        all.get(((all.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     json!({ "complete": complete, "updates": all.len(), "p50_s": at(0.5), "p99_s": at(0.99),
             "max_s": at(1.0), "catch_up_s": catch_up })
 }

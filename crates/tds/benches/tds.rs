@@ -13,9 +13,10 @@
 //! - `service DIR`: a full scan of `scan` through a [`TableDataService`] over the
 //!   [`ParquetBackend`] on a `LocalFileSystem`, default options: `make_table` (static) to a
 //!   snapshot holding every row. Prints `s` and `rows`.
-//! - `direct DIR`: the same files read directly with the parquet crate
+//! - `direct DIR stream|hold`: the same files read directly with the parquet crate
 //!   (`ParquetRecordBatchReaderBuilder` on each file, every batch decoded, one thread per core
-//!   taking files in turn). Prints `s` and `rows`.
+//!   taking files in turn); `stream` drops each batch once counted, `hold` keeps every batch
+//!   to the end, as the service's table holds its rows. Prints `s` and `rows`.
 //! - `make DIR`: `make_table` (static) of `many` through a counting store wrapper
 //!   (`tableshare_testkit::FaultStore`, no fault armed). Prints `s`, `rows` and the store
 //!   requests by kind.
@@ -50,7 +51,7 @@ use tableshare_tds::{ParquetBackend, ServiceOptions, TableDataService};
 use tableshare_testkit::{FaultStore, bench_batch};
 
 const USAGE: &str = "usage: tds data DIR ROWS LOCATIONS SMALL
-       tds service DIR | direct DIR | make DIR
+       tds service DIR | direct DIR stream|hold | make DIR
        tds refresh DIR POLL_MS LANDINGS";
 
 /// Rows of each location of the `many` table.
@@ -79,7 +80,7 @@ fn main() {
             small.parse().unwrap(),
         ),
         ["service", dir] => runtime.block_on(service(Path::new(dir))),
-        ["direct", dir] => direct(Path::new(dir)),
+        ["direct", dir, how @ ("stream" | "hold")] => direct(Path::new(dir), *how == "hold"),
         ["make", dir] => runtime.block_on(make(Path::new(dir))),
         ["refresh", dir, poll, landings] => runtime.block_on(refresh(
             Path::new(dir),
@@ -156,7 +157,7 @@ async fn service(dir: &Path) -> serde_json::Value {
     json!({ "s": started.elapsed().as_secs_f64(), "rows": rows })
 }
 
-fn direct(dir: &Path) -> serde_json::Value {
+fn direct(dir: &Path, hold: bool) -> serde_json::Value {
     let started = Instant::now();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("scan"))
         .unwrap()
@@ -167,11 +168,11 @@ fn direct(dir: &Path) -> serde_json::Value {
     files.sort();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rows: usize = std::thread::scope(|scope| {
+    let parts: Vec<(usize, Vec<_>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut rows = 0;
+                    let (mut rows, mut held) = (0, Vec::new());
                     while let Some(file) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let reader =
                             ParquetRecordBatchReaderBuilder::try_new(File::open(file).unwrap())
@@ -179,16 +180,23 @@ fn direct(dir: &Path) -> serde_json::Value {
                                 .build()
                                 .unwrap();
                         for batch in reader {
-                            rows += batch.unwrap().num_rows();
+                            let batch = batch.unwrap();
+                            rows += batch.num_rows();
+                            if hold {
+                                held.push(batch);
+                            }
                         }
                     }
-                    rows
+                    (rows, held)
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
-    json!({ "s": started.elapsed().as_secs_f64(), "rows": rows, "threads": threads })
+    // Timed while the held batches are still held (the service's table is, too).
+    let elapsed = started.elapsed().as_secs_f64();
+    let rows: usize = parts.iter().map(|(rows, _)| rows).sum();
+    json!({ "s": elapsed, "rows": rows, "threads": threads })
 }
 
 async fn make(dir: &Path) -> serde_json::Value {
@@ -216,11 +224,8 @@ async fn refresh(dir: &Path, poll: Duration, landings: usize) -> serde_json::Val
             FRESH_ROWS,
         );
     }
-    let backend = ParquetBackend::with_poll_interval(
-        local(&home),
-        object_store::path::Path::from(""),
-        poll,
-    );
+    let backend =
+        ParquetBackend::with_poll_interval(local(&home), object_store::path::Path::from(""), poll);
     let service = TableDataService::with_options(Arc::new(backend), ServiceOptions::default());
     let made = service.make_table("fresh".to_string(), true).await.unwrap();
     let live = made.live();

@@ -120,7 +120,10 @@ pub(super) fn run(root: &Path, sizes: &RemoteSizes) -> Result<String> {
         .to_owned();
     println!("{latency_line}");
 
-    println!("==> starting both servers with the {}-row table", sizes.rows);
+    println!(
+        "==> starting both servers with the {}-row table",
+        sizes.rows
+    );
     let ours = Server::start(Command::new(&flow).args(["serve", &sizes.rows.to_string()]))?;
     let theirs = Server::start(
         Command::new(&python)
@@ -218,20 +221,33 @@ fn render(
          the whole run.\n",
         sizes.rows, sizes.rounds
     )?;
-    writeln!(out, "| client ← server | time | ours / this | goal: ours ≤ pyarrow |")?;
+    writeln!(
+        out,
+        "| client ← server | time | ours / this | goal: ours ≤ pyarrow |"
+    )?;
     writeln!(out, "| --- | --- | --- | --- |")?;
     let ours = stat(samples, "ours", "s")?;
     for (side, title) in [
-        ("ours", "our client (`RemoteTableBuilder::snapshot`) ← our worker"),
+        (
+            "ours",
+            "our client (`RemoteTableBuilder::snapshot`) ← our worker",
+        ),
         ("pyarrow", "pyarrow.flight `do_get` ← pyarrow Flight server"),
-        ("pyarrow_from_ours", "pyarrow.flight `do_get` ← our worker (reference)"),
+        (
+            "pyarrow_from_ours",
+            "pyarrow.flight `do_get` ← our worker (reference)",
+        ),
     ] {
         let s = stat(samples, side, "s")?;
         let (ratio, goal) = match side {
             "ours" => ("–".to_owned(), "–"),
             "pyarrow" => (
                 format!("{:.2}", ours.median / s.median),
-                if ours.median <= s.median { "met" } else { "not met" },
+                if ours.median <= s.median {
+                    "met"
+                } else {
+                    "not met"
+                },
             ),
             _ => (format!("{:.2}", ours.median / s.median), "–"),
         };
@@ -255,7 +271,10 @@ fn render(
         sizes.tick_subscribers,
         number(ticking, "largest_kept_up")?
     )?;
-    writeln!(out, "| rate (rows/s) | held | p50 | p99 | max | catch-up | kept up |")?;
+    writeln!(
+        out,
+        "| rate (rows/s) | held | p50 | p99 | max | catch-up | kept up |"
+    )?;
     writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |")?;
     for outcome in ticking["rates"].as_array().context("no rates")? {
         let report = &outcome["subscribers"];
@@ -268,7 +287,11 @@ fn render(
             ms(number(report, "p99_s")?),
             ms(number(report, "max_s")?),
             ms(number(report, "catch_up_s")?),
-            if outcome["kept_up"].as_bool() == Some(true) { "yes" } else { "no" },
+            if outcome["kept_up"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
         )?;
     }
     writeln!(out)?;

@@ -48,16 +48,21 @@ pub(super) const QUICK: TdsSizes = TdsSizes {
 };
 
 /// The scan's sides, in the order each round runs them: engine key, title, how it reads.
-const SCAN_SIDES: [(&str, &str, &str); 3] = [
+const SCAN_SIDES: [(&str, &str, &str); 4] = [
     (
         "service",
         "tableshare TableDataService",
         "`ParquetBackend` on a `LocalFileSystem`, `make_table` (static), default options",
     ),
     (
-        "direct",
-        "parquet crate, direct",
-        "`ParquetRecordBatchReaderBuilder` per file, one thread per core",
+        "direct-stream",
+        "parquet crate, direct, streamed",
+        "`ParquetRecordBatchReaderBuilder` per file, one thread per core, each batch dropped",
+    ),
+    (
+        "direct-hold",
+        "parquet crate, direct, held",
+        "the same, every batch kept in memory to the end (as the service's table holds its rows)",
     ),
     (
         "pyarrow",
@@ -92,17 +97,28 @@ pub(super) fn run(root: &Path, sizes: &TdsSizes) -> Result<String> {
 
     let mut samples = Samples::new();
     for round in 1..=sizes.rounds {
-        println!("==> round {round} of {}: scans, make_table, refresh", sizes.rounds);
+        println!(
+            "==> round {round} of {}: scans, make_table, refresh",
+            sizes.rounds
+        );
         for (engine, _, _) in SCAN_SIDES {
             flush_page_cache()?;
-            let mut command = if engine == "pyarrow" {
-                let mut c = Command::new(&python);
-                c.arg(&peers).arg("scan").arg(&work);
-                c
-            } else {
-                let mut c = Command::new(&exe);
-                c.arg(engine).arg(&work);
-                c
+            let mut command = match engine.split_once('-') {
+                _ if engine == "pyarrow" => {
+                    let mut c = Command::new(&python);
+                    c.arg(&peers).arg("scan").arg(&work);
+                    c
+                }
+                Some((mode, how)) => {
+                    let mut c = Command::new(&exe);
+                    c.arg(mode).arg(&work).arg(how);
+                    c
+                }
+                None => {
+                    let mut c = Command::new(&exe);
+                    c.arg(engine).arg(&work);
+                    c
+                }
             };
             let measured = json_output(&mut command).with_context(|| format!("{engine} scan"))?;
             super::record(&mut samples, engine, &measured)?;
@@ -126,7 +142,10 @@ pub(super) fn run(root: &Path, sizes: &TdsSizes) -> Result<String> {
         }
     }
     let made = series(&samples, "make", "rows")?;
-    if made.iter().any(|r| *r as u64 != sizes.small_locations * 100) {
+    if made
+        .iter()
+        .any(|r| *r as u64 != sizes.small_locations * 100)
+    {
         bail!("make_table held {made:?} rows");
     }
     render(sizes, &samples)
@@ -166,7 +185,11 @@ fn render(sizes: &TdsSizes, samples: &Samples) -> Result<String> {
             (
                 format!("{:.2}", service.median / s.median),
                 format!("{speed:.2}x"),
-                if speed >= SPEED_GOAL { "met" } else { "not met" },
+                if speed >= SPEED_GOAL {
+                    "met"
+                } else {
+                    "not met"
+                },
             )
         };
         writeln!(
