@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -57,10 +57,12 @@ pub(super) const QUICK: RemoteSizes = RemoteSizes {
     cost_rate: 10_000,
 };
 
-/// A server process, stopped (stdin closed, then waited for) when dropped.
+/// A server process, stopped (stdin closed, then waited for) when dropped. Its stdout stays
+/// open to the end, so that what it prints last does not meet a closed pipe.
 struct Server {
     child: Child,
     address: String,
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl Server {
@@ -73,7 +75,8 @@ impl Server {
             .context("could not start a server")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        let mut stdout = BufReader::new(stdout);
+        stdout.read_line(&mut line)?;
         let Some(address) = line.trim().strip_prefix("ADDR ") else {
             let _ = child.kill();
             bail!("the server printed `{line}`, not its address");
@@ -81,6 +84,7 @@ impl Server {
         Ok(Self {
             address: address.to_owned(),
             child,
+            _stdout: stdout,
         })
     }
 }
