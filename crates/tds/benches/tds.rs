@@ -12,7 +12,8 @@
 //!   table's files.
 //! - `service DIR`: a full scan of `scan` through a [`TableDataService`] over the
 //!   [`ParquetBackend`] on a `LocalFileSystem`, default options: `make_table` (static) to a
-//!   snapshot holding every row. Prints `s` and `rows`.
+//!   snapshot holding every row. Prints `s` and `rows`. `service DIR PAGE_ROWS` does the same
+//!   with pages of PAGE_ROWS rows instead of the default 65,536.
 //! - `direct DIR stream|hold`: the same files read directly with the parquet crate
 //!   (`ParquetRecordBatchReaderBuilder` on each file, every batch decoded, one thread per core
 //!   taking files in turn); `stream` drops each batch once counted, `hold` keeps every batch
@@ -51,7 +52,7 @@ use tableshare_tds::{ParquetBackend, ServiceOptions, TableDataService};
 use tableshare_testkit::{FaultStore, bench_batch};
 
 const USAGE: &str = "usage: tds data DIR ROWS LOCATIONS SMALL
-       tds service DIR | direct DIR stream|hold | make DIR
+       tds service DIR [PAGE_ROWS] | direct DIR stream|hold | make DIR
        tds refresh DIR POLL_MS LANDINGS";
 
 /// Rows of each location of the `many` table.
@@ -79,7 +80,11 @@ fn main() {
             locations.parse().unwrap(),
             small.parse().unwrap(),
         ),
-        ["service", dir] => runtime.block_on(service(Path::new(dir))),
+        ["service", dir] => runtime.block_on(service(Path::new(dir), ServiceOptions::default())),
+        ["service", dir, page] => runtime.block_on(service(
+            Path::new(dir),
+            ServiceOptions::default().with_page_size(page.parse().unwrap()),
+        )),
         ["direct", dir, how @ ("stream" | "hold")] => direct(Path::new(dir), *how == "hold"),
         ["make", dir] => runtime.block_on(make(Path::new(dir))),
         ["refresh", dir, poll, landings] => runtime.block_on(refresh(
@@ -148,10 +153,10 @@ fn local(dir: &Path) -> Arc<dyn ObjectStore> {
     Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap())
 }
 
-async fn service(dir: &Path) -> serde_json::Value {
+async fn service(dir: &Path, options: ServiceOptions) -> serde_json::Value {
     let started = Instant::now();
     let backend = ParquetBackend::new(local(dir), object_store::path::Path::from(""));
-    let service = TableDataService::with_options(Arc::new(backend), ServiceOptions::default());
+    let service = TableDataService::with_options(Arc::new(backend), options);
     let table = service.make_table("scan".to_string(), false).await.unwrap();
     let rows = table.live().snapshot().unwrap().num_rows();
     json!({ "s": started.elapsed().as_secs_f64(), "rows": rows })

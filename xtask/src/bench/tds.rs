@@ -47,27 +47,40 @@ pub(super) const QUICK: TdsSizes = TdsSizes {
     polls: [(100, 5), (1_000, 2)],
 };
 
-/// The scan's sides, in the order each round runs them: engine key, title, how it reads.
-const SCAN_SIDES: [(&str, &str, &str); 4] = [
+/// The scan's sides, in the order each round runs them: engine key, title, how it reads, the
+/// words of tableshare's program before and after the folder (none: pyarrow).
+type ScanSide = (&'static str, &'static str, &'static str, &'static [&'static str]);
+
+const SCAN_SIDES: [ScanSide; 5] = [
     (
         "service",
         "tableshare TableDataService",
         "`ParquetBackend` on a `LocalFileSystem`, `make_table` (static), default options",
+        &["service"],
+    ),
+    (
+        "service-1m",
+        "tableshare TableDataService, 1 Mi-row pages",
+        "the same with `ServiceOptions::with_page_size(1_048_576)` (a page spans a whole file)",
+        &["service", "1048576"],
     ),
     (
         "direct-stream",
         "parquet crate, direct, streamed",
         "`ParquetRecordBatchReaderBuilder` per file, one thread per core, each batch dropped",
+        &["direct", "stream"],
     ),
     (
         "direct-hold",
         "parquet crate, direct, held",
         "the same, every batch kept in memory to the end (as the service's table holds its rows)",
+        &["direct", "hold"],
     ),
     (
         "pyarrow",
         "pyarrow.dataset",
         "`dataset(DIR, partitioning=\"hive\").to_table()`",
+        &[],
     ),
 ];
 
@@ -101,22 +114,17 @@ pub(super) fn run(root: &Path, sizes: &TdsSizes) -> Result<String> {
             "==> round {round} of {}: scans, make_table, refresh",
             sizes.rounds
         );
-        for (engine, _, _) in SCAN_SIDES {
+        for (engine, _, _, words) in SCAN_SIDES {
             flush_page_cache()?;
-            let mut command = match engine.split_once('-') {
-                _ if engine == "pyarrow" => {
+            let mut command = match words.split_first() {
+                None => {
                     let mut c = Command::new(&python);
                     c.arg(&peers).arg("scan").arg(&work);
                     c
                 }
-                Some((mode, how)) => {
+                Some((mode, rest)) => {
                     let mut c = Command::new(&exe);
-                    c.arg(mode).arg(&work).arg(how);
-                    c
-                }
-                None => {
-                    let mut c = Command::new(&exe);
-                    c.arg(engine).arg(&work);
+                    c.arg(mode).arg(&work).args(rest);
                     c
                 }
             };
@@ -135,7 +143,7 @@ pub(super) fn run(root: &Path, sizes: &TdsSizes) -> Result<String> {
             super::record(&mut samples, &format!("refresh_{poll}"), &measured)?;
         }
     }
-    for (engine, _, _) in SCAN_SIDES {
+    for (engine, _, _, _) in SCAN_SIDES {
         let rows = series(&samples, engine, "rows")?;
         if rows.iter().any(|r| *r as u64 != sizes.rows) {
             bail!("{engine} read {rows:?} rows, not {}", sizes.rows);
@@ -176,9 +184,9 @@ fn render(sizes: &TdsSizes, samples: &Samples) -> Result<String> {
         "| full scan | how | time | service time / this | service speed vs this | goal ≥ {SPEED_GOAL}x |"
     )?;
     writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
-    for (engine, title, how) in SCAN_SIDES {
+    for (engine, title, how, _) in SCAN_SIDES {
         let s = stat(samples, engine, "s")?;
-        let (ratio, speed, goal) = if engine == "service" {
+        let (ratio, speed, goal) = if engine.starts_with("service") {
             ("–".to_owned(), "–".to_owned(), "–")
         } else {
             let speed = s.median / service.median;
