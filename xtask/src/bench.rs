@@ -22,17 +22,22 @@
 //!    replicate against the physical limit of a file:// root and of the local S3 server, push
 //!    and pull costs; rendered into a third generated section.
 //!
+//! 6. `--only tds` (issue 10, the table data service: `tds`) and `--only remote` (issue 9, live
+//!    remote tables: `remote`) run those parts alone, each rendered into a section of its own.
+//!
 //! `--quick` runs small sizes and three rounds to check that the machinery works end to end; it
 //! never touches the docs. `--only storage`, `--only scale` or `--only transport` runs one part
-//! (`--only remote` and `--only query` print their figures without touching the docs) (a full run then
-//! rewrites only that part's section). The pieces: `sides` runs the programs, `report` renders
+//! (a full run then rewrites only that part's section); `--only query` prints its figures
+//! without touching the docs. The pieces: `sides` runs the programs, `report` renders
 //! the storage tables.
 
 mod query;
+mod remote;
 mod report;
 mod scale;
 mod scale_report;
 mod sides;
+mod tds;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -86,17 +91,21 @@ pub(crate) type Samples = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 /// Runs the benchmark; `args` are the words after `bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     const USAGE: &str =
-        "usage: cargo xtask bench [--quick] [--only storage|scale|transport|remote|query]";
+        "usage: cargo xtask bench [--quick] [--only storage|scale|transport|remote|tds|query]";
     let mut quick = false;
     let (mut storage, mut scale, mut sharing) = (true, true, true);
+    let mut only = None;
     let mut words = args.iter();
     while let Some(word) = words.next() {
         match (word.as_str(), words.clone().next().map(String::as_str)) {
             ("--quick", _) => quick = true,
-            ("--only", Some("remote")) => return run_remote(),
             ("--only", Some("query")) => {
                 let quick = args.iter().any(|a| a == "--quick");
                 return query::run(&workspace_root()?, quick);
+            }
+            ("--only", Some(part @ ("remote" | "tds"))) => {
+                only = Some(part);
+                words.next();
             }
             ("--only", Some(part @ ("storage" | "scale" | "transport"))) => {
                 (storage, scale, sharing) =
@@ -107,6 +116,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = workspace_root()?;
+    if only == Some("tds") {
+        let sizes = if quick { &tds::QUICK } else { &tds::FULL };
+        let report = tds::run(&root, sizes)?;
+        println!("\n{report}");
+        return write_unless_quick(&root, quick, tds::SECTION, &report);
+    }
+    if only == Some("remote") {
+        let sizes = if quick { &remote::QUICK } else { &remote::FULL };
+        let report = remote::run(&root, sizes)?;
+        println!("\n{report}");
+        return write_unless_quick(&root, quick, remote::SECTION, &report);
+    }
     if sharing {
         let sizes = if quick {
             &transport::QUICK
@@ -133,24 +154,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         write_unless_quick(&root, quick, scale_report::SECTION, &report)?;
     }
     Ok(())
-}
-
-/// Live remote tables (issue 9): commit-to-visibility latency from a worker to a subscriber in
-/// another process, by `crates/remote/benches/latency.rs` (release build), printed as it reports.
-fn run_remote() -> Result<()> {
-    let root = workspace_root()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    crate::venv::run_checked(
-        std::process::Command::new(cargo).current_dir(&root).args([
-            "bench",
-            "--locked",
-            "-p",
-            "tableshare-remote",
-            "--bench",
-            "latency",
-        ]),
-        "the remote latency benchmark",
-    )
 }
 
 /// The docs are rewritten by full runs only.

@@ -120,7 +120,11 @@ impl RowSet {
 
     /// The keys in ascending order, collected.
     pub fn to_vec(&self) -> Vec<RowKey> {
-        self.0.iter().collect()
+        match (self.min(), self.max()) {
+            // A contiguous run (a snapshot's keys, an append's): counted, not iterated.
+            (Some(min), Some(max)) if max - min + 1 == self.len() => (min..=max).collect(),
+            _ => self.0.iter().collect(),
+        }
     }
 
     /// Keys in either set.
@@ -252,6 +256,24 @@ mod tests {
         let left: RowSet = left.iter().copied().collect();
         let right: RowSet = right.iter().copied().collect();
         assert_eq!(op(&left, &right).to_vec(), expected);
+    }
+
+    /// `to_vec` counts a contiguous run instead of iterating it; a run with a hole, a run
+    /// across the treemap's 2^32 boundary and the empty set must come out as iterating would.
+    #[test]
+    fn to_vec_matches_iteration() {
+        let boundary = (1u64 << 32) - 3..(1u64 << 32) + 3;
+        let mut holed = RowSet::from_range(10..20);
+        holed.remove(15);
+        for set in [
+            RowSet::new(),
+            RowSet::from_range(7..8),
+            RowSet::from_range(100..100_000),
+            RowSet::from_range(boundary),
+            holed,
+        ] {
+            assert_eq!(set.to_vec(), set.iter().collect::<Vec<_>>());
+        }
     }
 
     #[test]

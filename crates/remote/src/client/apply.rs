@@ -32,15 +32,12 @@ pub(crate) struct Applied {
 pub(crate) fn to_mirror(held: Option<&Held>, received: Received) -> Result<Applied, CoreError> {
     let step = received.step;
     if received.reset {
-        let schema = received.schema.ok_or(CoreError::MissingColumn {
-            column: "(schema)".into(),
-        })?;
-        let table_schema = TableSchema::from_arrow(&schema)?;
-        let snapshot = Snapshot::from_batches(table_schema, step, received.added)?;
+        let incarnation = received.incarnation.clone();
+        let snapshot = reset_snapshot(received)?;
         let update = reset_update(&snapshot)?;
         return Ok(Applied {
             held: Held {
-                incarnation: received.incarnation,
+                incarnation,
                 snapshot,
             },
             update,
@@ -65,6 +62,23 @@ pub(crate) fn to_mirror(held: Option<&Held>, received: Received) -> Result<Appli
         },
         update,
     })
+}
+
+/// The snapshot a reset step carries, as received (its batches, not concatenated). A static
+/// snapshot stops here: the update that would replace a local table by it (`reset_update`)
+/// copies every row into one batch, which only a local table needs.
+pub(crate) fn reset_snapshot(received: Received) -> Result<Snapshot, CoreError> {
+    if !received.reset {
+        return Err(CoreError::StepAhead {
+            step: received.step,
+            current: 0,
+        });
+    }
+    let schema = received.schema.ok_or(CoreError::MissingColumn {
+        column: "(schema)".into(),
+    })?;
+    let table_schema = TableSchema::from_arrow(&schema)?;
+    Snapshot::from_batches(table_schema, received.step, received.added)
 }
 
 /// One update replacing the table by `snapshot`'s rows.

@@ -13,6 +13,12 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use tableshare_core::{RowKey, RowSet, Step};
 use tableshare_uri::WorkerRef;
+
+/// The HTTP/2 receive window of one subscription's stream, to start with (bytes).
+const STREAM_WINDOW: u32 = 8 << 20;
+
+/// The HTTP/2 receive window of one connection, to start with (bytes).
+const CONNECTION_WINDOW: u32 = 16 << 20;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
@@ -152,6 +158,11 @@ pub(crate) async fn channel(
         .map_err(|e| down(e.to_string()))?
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)
+        // HTTP/2's default 64 KiB receive window caps a snapshot at one window per round trip;
+        // large windows that adapt to the link (as gRPC's own clients do) let it stream.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_adaptive_window(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(config.keepalive_timeout)
         .keep_alive_while_idle(true);

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::directory::Directory;
 use crate::error::{RemoteError, Result};
 use crate::wire::{DEFAULT_MAX_MESSAGE_BYTES, Request};
-use apply::{LocalShape, to_mirror};
+use apply::{LocalShape, reset_snapshot, to_mirror};
 use connect::{Target, exchange};
 use driver::Driver;
 
@@ -426,19 +426,19 @@ impl RemoteTableBuilder {
                 table: self.table.clone(),
                 reason: "the stream ended before the snapshot".into(),
             })?;
-        let applied = to_mirror(None, received)?;
+        let snapshot = reset_snapshot(received)?;
         let shape = LocalShape {
             definition: self.definition.clone(),
             blink: false,
         };
         shape
-            .check(applied.held.snapshot.schema().arrow())
+            .check(snapshot.schema().arrow())
             .map_err(|source| RemoteError::Definition {
                 worker: label,
                 table: self.table.clone(),
                 source: Box::new(source),
             })?;
-        Ok(shape.local_snapshot(&applied.held.snapshot)?)
+        Ok(shape.local_snapshot(&snapshot)?)
     }
 
     /// Subscribes: returns once the snapshot is applied to the local table.
