@@ -49,7 +49,12 @@ pub(super) const QUICK: TdsSizes = TdsSizes {
 
 /// The scan's sides, in the order each round runs them: engine key, title, how it reads, the
 /// words of tableshare's program before and after the folder (none: pyarrow).
-type ScanSide = (&'static str, &'static str, &'static str, &'static [&'static str]);
+type ScanSide = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
 
 const SCAN_SIDES: [ScanSide; 5] = [
     (
