@@ -45,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod align;
+mod background;
 mod capability;
 mod catalog;
 mod commit;

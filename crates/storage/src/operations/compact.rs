@@ -160,7 +160,8 @@ impl Table {
 
     /// After an insert: if the table now holds more than
     /// [`CatalogOptions::max_small_files`] small files and background compaction is on, starts
-    /// a tiered compaction on the tokio runtime (at most one per table and catalog at a time).
+    /// a tiered compaction on the process's background thread (`crate::background`; at most one
+    /// per table and catalog at a time).
     /// The insert has already committed and does not wait for it.
     pub(crate) fn compact_in_background_if_needed(&self) {
         let options = self.options();
@@ -171,14 +172,12 @@ impl Table {
         if Plan::Tiered.choose(&current.manifest, options).is_empty() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let Some(guard) = self.hooks.start_compaction() else {
             return;
         };
         let sibling = self.sibling();
-        runtime.spawn(async move {
+        // On the process's background thread, below the writers' priority (see `background`).
+        crate::background::spawn(async move {
             match sibling.compact_with(Plan::Tiered).await {
                 Ok((v, merged)) => debug!(table = %sibling.path(), version = v, merged, "background compaction done"),
                 Err(error) => {
