@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
-use crate::chunk::{Chunk, ChunkListBuilder, ChunkStats};
+use crate::chunk::{Chunk, ChunkListBuilder, ChunkStats, Keys};
 use crate::error::{CoreError, Result};
 use crate::kernels::{batch_with_rows, drop_rows, merge_batches, merge_keys, overlay};
 use crate::row_set::{RowKey, RowSet};
@@ -112,9 +112,14 @@ pub(crate) fn apply_chunked(
             }
         }
     }
-    let tail_rows = added.len() - tail_from;
-    let tail_batch = update.added().batch().slice(tail_from, tail_rows);
-    chunks_of(&mut builder, &added[tail_from..], &tail_batch)?;
+    // The tail as the update's own batches (slices, no copy), each a chunk or more.
+    let key_buffer = update.added().key_buffer();
+    let mut at = tail_from;
+    for piece in update.added().slices(tail_from..added.len()) {
+        let len = piece.num_rows();
+        chunks_of(&mut builder, key_buffer.slice(at, len), &piece)?;
+        at += len;
+    }
     Ok(builder.finish())
 }
 
@@ -126,12 +131,12 @@ fn rebuild(
     update: &TableUpdate,
     schema: &SchemaRef,
 ) -> Result<Option<Chunk>> {
-    let (keys, batch): (Arc<[RowKey]>, _) = if edit.removed.is_empty() {
+    let (keys, batch): (Keys, _) = if edit.removed.is_empty() {
         (chunk.shared_keys().clone(), chunk.batch().clone())
     } else {
         let removed = RowSet::from_ascending_unchecked(&edit.removed);
         let (keys, batch) = drop_rows(chunk.keys(), chunk.batch(), &removed)?;
-        (Arc::from(keys), batch)
+        (Keys::from(keys), batch)
     };
 
     let batch = if edit.changes.is_empty() {
@@ -157,10 +162,10 @@ fn rebuild(
     } else {
         let added = update.added();
         let added_keys = added.keys().get(edit.added.clone()).unwrap_or_default();
-        let added_batch = added.batch().slice(edit.added.start, edit.added.len());
+        let added_batch = added.rows_batch(edit.added.clone())?;
         let (merged, plan) = merge_keys(&keys, added_keys);
         let batch = merge_batches(&batch, &added_batch, &plan)?;
-        (Arc::from(merged), batch)
+        (Keys::from(merged), batch)
     };
 
     if keys.is_empty() {

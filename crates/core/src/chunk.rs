@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::ScalarBuffer;
 
 use crate::error::Result;
 use crate::kernels::{Merge, merge_batches};
@@ -113,14 +114,18 @@ impl ChunkStats {
 /// empty. Immutable and shared between snapshots.
 #[derive(Clone, Debug)]
 pub struct Chunk {
-    keys: Arc<[RowKey]>,
+    keys: Keys,
     batch: RecordBatch,
 }
+
+/// Row keys in a shared buffer: a chunk's keys may be a zero-copy slice of the keys of the update
+/// that added them, as its batch is a slice of the update's rows.
+pub(crate) type Keys = ScalarBuffer<RowKey>;
 
 impl Chunk {
     /// From keys and rows the caller guarantees to fit (ascending, one key per row, non-empty,
     /// the snapshot's schema).
-    pub(crate) fn new_unchecked(keys: Arc<[RowKey]>, batch: RecordBatch) -> Self {
+    pub(crate) fn new_unchecked(keys: Keys, batch: RecordBatch) -> Self {
         Self { keys, batch }
     }
 
@@ -130,7 +135,7 @@ impl Chunk {
     }
 
     /// The keys, shared.
-    pub(crate) fn shared_keys(&self) -> &Arc<[RowKey]> {
+    pub(crate) fn shared_keys(&self) -> &Keys {
         &self.keys
     }
 
@@ -154,15 +159,10 @@ impl Chunk {
         self.keys.last().copied().unwrap_or_default()
     }
 
-    /// Rows `offset..offset + len` (in range): the batch is a zero-copy slice, the keys are
-    /// copied.
+    /// Rows `offset..offset + len` (in range): keys and batch are zero-copy slices.
     pub(crate) fn slice(&self, offset: usize, len: usize) -> Chunk {
-        let keys = self
-            .keys
-            .get(offset..offset + len)
-            .map_or_else(|| Arc::from(Vec::new()), Arc::from);
         Chunk {
-            keys,
+            keys: self.keys.slice(offset, len),
             batch: self.batch.slice(offset, len),
         }
     }
@@ -230,7 +230,7 @@ impl ChunkListBuilder {
 
 /// One chunk with the rows of `left` followed by those of `right` (whose keys follow).
 fn merge(left: &Chunk, right: &Chunk) -> Result<Chunk> {
-    let keys: Arc<[RowKey]> = left.keys.iter().chain(right.keys.iter()).copied().collect();
+    let keys: Keys = left.keys.iter().chain(right.keys.iter()).copied().collect();
     let batch = merge_batches(&left.batch, &right.batch, &Merge::Concat)?;
     Ok(Chunk { keys, batch })
 }

@@ -45,7 +45,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_select::concat::concat;
 
 use crate::apply::apply_chunked;
-use crate::chunk::{Chunk, ChunkBounds, ChunkListBuilder, ChunkStats};
+use crate::chunk::{Chunk, ChunkBounds, ChunkListBuilder, ChunkStats, Keys};
 use crate::error::{CoreError, Result};
 use crate::kernels::{batch_with_rows, conform_batch};
 use crate::row_set::{RowKey, RowSet, check_ascending};
@@ -473,13 +473,18 @@ fn cut(keys: Vec<RowKey>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Ch
         return Vec::new();
     }
     if rows <= bounds.max_rows() {
-        return vec![Arc::new(Chunk::new_unchecked(Arc::from(keys), batch))];
+        return vec![Arc::new(Chunk::new_unchecked(Keys::from(keys), batch))];
     }
-    keys.chunks(bounds.max_rows())
-        .scan(0, |offset, part| {
-            let chunk = Chunk::new_unchecked(Arc::from(part), batch.slice(*offset, part.len()));
-            *offset += part.len();
-            Some(Arc::new(chunk))
+    let keys = Keys::from(keys);
+    let size = bounds.max_rows();
+    (0..rows)
+        .step_by(size)
+        .map(|offset| {
+            let len = size.min(rows - offset);
+            Arc::new(Chunk::new_unchecked(
+                keys.slice(offset, len),
+                batch.slice(offset, len),
+            ))
         })
         .collect()
 }
@@ -489,16 +494,13 @@ fn cut(keys: Vec<RowKey>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Ch
 /// table).
 pub(crate) fn chunks_of(
     builder: &mut ChunkListBuilder,
-    keys: &[RowKey],
+    keys: Keys,
     batch: &RecordBatch,
 ) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    builder.push(Arc::new(Chunk::new_unchecked(
-        Arc::from(keys),
-        batch.clone(),
-    )))
+    builder.push(Arc::new(Chunk::new_unchecked(keys, batch.clone())))
 }
 
 impl PartialEq for Snapshot {

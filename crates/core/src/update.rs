@@ -22,11 +22,15 @@
 //! [`TableUpdate::validate_against`], at a cost proportional to the update, not the table.
 
 use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
+use arrow_select::concat::concat_batches;
 
 use crate::error::{CoreError, Result};
+use crate::chunk::Keys;
 use crate::kernels::{check_column, conform_batch};
 use crate::row_set::{RowKey, RowSet, check_ascending};
 use crate::schema::{column_index, projection_indices};
@@ -35,12 +39,28 @@ use crate::schema::{column_index, projection_indices};
 /// next step; an update is labelled by the step it produces.
 pub type Step = u64;
 
-/// Rows an update adds: strictly ascending keys and a batch of the table's full schema whose
-/// rows correspond to the keys.
-#[derive(Clone, Debug, PartialEq)]
+/// Rows an update adds: strictly ascending keys and rows of the table's full schema, in key
+/// order, one row per key.
+///
+/// The rows may come in several batches ([`AddedRows::from_chunks`]): a source that produces
+/// a large step piece by piece (the data service's pages, a subscription's snapshot messages)
+/// hands them over as they are, and applying the update makes table chunks of them with no
+/// copy. [`AddedRows::batch`] joins them into one batch on first use, for the callers that want
+/// one.
+#[derive(Clone, Debug)]
 pub struct AddedRows {
-    keys: Vec<RowKey>,
-    batch: RecordBatch,
+    keys: Keys,
+    /// The rows in key order: at least one batch, all of one schema.
+    chunks: Vec<RecordBatch>,
+    /// `chunks` joined, made by the first call of [`AddedRows::batch`] when there are several.
+    joined: OnceLock<RecordBatch>,
+}
+
+impl PartialEq for AddedRows {
+    /// Same keys and rows, however the rows are cut into batches.
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys && self.batch() == other.batch()
+    }
 }
 
 impl AddedRows {
@@ -57,20 +77,80 @@ impl AddedRows {
                 rows: batch.num_rows(),
             });
         }
-        Ok(Self { keys, batch })
+        Ok(Self::new_unchecked(keys, batch))
+    }
+
+    /// Rows `keys` with the values of `chunks` taken in order (the first key is the first row of
+    /// the first batch), every batch of `schema`. Nothing is copied.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{Int64Array, RecordBatch};
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use tableshare_core::AddedRows;
+    ///
+    /// let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    /// let part = |v: Vec<i64>| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(v))]);
+    /// let rows = AddedRows::from_chunks(schema.clone(), vec![1, 2, 3], vec![part(vec![10, 20])?, part(vec![30])?])?;
+    /// assert_eq!(rows.chunks().len(), 2);
+    /// assert_eq!(rows.batch(), &part(vec![10, 20, 30])?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::KeysNotAscending`], [`CoreError::RowCountMismatch`] when the batches do not
+    /// hold one row per key, [`CoreError::SchemaMismatch`] for a batch of another schema.
+    pub fn from_chunks(
+        schema: SchemaRef,
+        keys: Vec<RowKey>,
+        chunks: Vec<RecordBatch>,
+    ) -> Result<Self> {
+        check_ascending(&keys)?;
+        let rows: usize = chunks.iter().map(RecordBatch::num_rows).sum();
+        if keys.len() != rows {
+            return Err(CoreError::RowCountMismatch {
+                keys: keys.len(),
+                rows,
+            });
+        }
+        if let Some(other) = chunks.iter().find(|c| c.schema_ref() != &schema) {
+            return Err(CoreError::SchemaMismatch {
+                expected: schema,
+                found: other.schema(),
+            });
+        }
+        let mut chunks: Vec<RecordBatch> =
+            chunks.into_iter().filter(|c| c.num_rows() > 0).collect();
+        if chunks.len() > 1 && !joinable(&chunks) {
+            // Too large to be sure that one batch can hold them (32-bit offsets): join now, so
+            // that `batch` never meets an error later.
+            let joined =
+                concat_batches(&schema, &chunks).map_err(CoreError::arrow("joining added rows"))?;
+            chunks = vec![joined];
+        }
+        if chunks.is_empty() {
+            chunks.push(RecordBatch::new_empty(schema));
+        }
+        Ok(Self {
+            keys: Keys::from(keys),
+            chunks,
+            joined: OnceLock::new(),
+        })
     }
 
     /// From keys and rows the caller guarantees to fit (ascending keys, one per row).
     pub(crate) fn new_unchecked(keys: Vec<RowKey>, batch: RecordBatch) -> Self {
-        Self { keys, batch }
+        Self {
+            keys: Keys::from(keys),
+            chunks: vec![batch],
+            joined: OnceLock::new(),
+        }
     }
 
     /// No rows, with `schema`.
     pub fn empty(schema: SchemaRef) -> Self {
-        Self {
-            keys: Vec::new(),
-            batch: RecordBatch::new_empty(schema),
-        }
+        Self::new_unchecked(Vec::new(), RecordBatch::new_empty(schema))
     }
 
     /// The keys, ascending.
@@ -78,9 +158,71 @@ impl AddedRows {
         &self.keys
     }
 
-    /// The rows, in key order.
+    /// The keys in their shared buffer (chunks of a table take slices of it).
+    pub(crate) fn key_buffer(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The rows, in key order, as one batch (joined on first use when they came in several).
     pub fn batch(&self) -> &RecordBatch {
-        &self.batch
+        match self.chunks.as_slice() {
+            [one] => one,
+            chunks => self.joined.get_or_init(|| {
+                // `from_chunks` made sure the chunks share a schema and fit one batch.
+                #[allow(clippy::expect_used)]
+                concat_batches(&self.schema(), chunks).expect("checked when the rows were made")
+            }),
+        }
+    }
+
+    /// The rows, in key order, as the batches they came in (at least one; empty ones dropped).
+    pub fn chunks(&self) -> &[RecordBatch] {
+        &self.chunks
+    }
+
+    /// The schema of the rows.
+    pub fn schema(&self) -> SchemaRef {
+        self.chunks.first().map_or_else(
+            || Arc::new(arrow_schema::Schema::empty()),
+            RecordBatch::schema,
+        )
+    }
+
+    /// Rows `range` (positions, not keys) as slices of the chunks, without copying.
+    pub(crate) fn slices(&self, range: Range<usize>) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for chunk in &self.chunks {
+            let (from, to) = (offset, offset + chunk.num_rows());
+            offset = to;
+            let start = range.start.max(from);
+            let end = range.end.min(to);
+            if start < end {
+                out.push(chunk.slice(start - from, end - start));
+            }
+        }
+        out
+    }
+
+    /// Rows `range` (positions) as one batch: a slice when they lie in one chunk.
+    pub(crate) fn rows_batch(&self, range: Range<usize>) -> Result<RecordBatch> {
+        let mut slices = self.slices(range);
+        match slices.len() {
+            0 => Ok(RecordBatch::new_empty(self.schema())),
+            1 => Ok(slices.remove(0)),
+            _ => concat_batches(&self.schema(), &slices)
+                .map_err(CoreError::arrow("joining added rows")),
+        }
+    }
+
+    /// The same keys with every chunk mapped by `f` (a projection or a schema conformance).
+    fn map_chunks(&self, f: impl Fn(&RecordBatch) -> Result<RecordBatch>) -> Result<Self> {
+        let chunks = self.chunks.iter().map(f).collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            keys: self.keys.clone(),
+            chunks,
+            joined: OnceLock::new(),
+        })
     }
 
     /// The keys as a set.
@@ -98,9 +240,10 @@ impl AddedRows {
         self.keys.is_empty()
     }
 
-    /// The keys and the batch.
+    /// The keys and the rows as one batch.
     pub fn into_parts(self) -> (Vec<RowKey>, RecordBatch) {
-        (self.keys, self.batch)
+        let batch = self.batch().clone();
+        (Vec::from(self.keys), batch)
     }
 
     /// Whether `key` is among the keys.
@@ -269,7 +412,7 @@ impl TableUpdate {
         added: AddedRows,
         modified: Vec<ColumnChange>,
     ) -> Result<Self> {
-        let schema = added.batch.schema();
+        let schema = added.schema();
         let mut seen = HashSet::with_capacity(modified.len());
         let mut ordered = Vec::with_capacity(modified.len());
         for change in modified {
@@ -369,7 +512,7 @@ impl TableUpdate {
 
     /// The schema of the added batch and of every column change.
     pub fn schema(&self) -> SchemaRef {
-        self.added.batch.schema()
+        self.added.schema()
     }
 
     /// Keys of the rows removed (including rows replaced: removed and added again).
@@ -468,19 +611,15 @@ impl TableUpdate {
     pub fn project<S: AsRef<str>>(&self, columns: &[S]) -> Result<TableUpdate> {
         let schema = self.schema();
         let indices = projection_indices(&schema, columns)?;
-        let batch = self
-            .added
-            .batch
-            .project(&indices)
-            .map_err(CoreError::arrow("projecting rows"))?;
+        let added = self.added.map_chunks(|chunk| {
+            chunk
+                .project(&indices)
+                .map_err(CoreError::arrow("projecting rows"))
+        })?;
         let modified = columns
             .iter()
             .filter_map(|column| self.column_change(column.as_ref()).cloned())
             .collect();
-        let added = AddedRows {
-            keys: self.added.keys.clone(),
-            batch,
-        };
         Ok(Self {
             step: self.step,
             reset: self.reset,
@@ -493,20 +632,18 @@ impl TableUpdate {
     /// Re-expresses this update with the table schema `schema`: the added batch's columns are
     /// matched by name and checked, and every change is checked against the table's field.
     pub(crate) fn conform(self, schema: &SchemaRef) -> Result<TableUpdate> {
-        if self.added.batch.schema_ref() == schema {
+        if self.added.chunks.iter().all(|c| c.schema_ref() == schema) {
             return Ok(self);
         }
-        let batch = conform_batch(schema, &self.added.batch)?;
+        let added = self
+            .added
+            .map_chunks(|chunk| conform_batch(schema, chunk))?;
         for change in &self.modified {
             let index = column_index(schema, &change.column)?;
             check_column(schema.field(index), change.values.as_ref())?;
         }
         let mut modified = self.modified;
         modified.sort_by_key(|change| column_index(schema, &change.column).unwrap_or(usize::MAX));
-        let added = AddedRows {
-            keys: self.added.keys,
-            batch,
-        };
         Ok(Self {
             step: self.step,
             reset: self.reset,
@@ -515,6 +652,13 @@ impl TableUpdate {
             modified,
         })
     }
+}
+
+/// Whether `chunks` surely fit one batch: all their buffers together are below what 32-bit
+/// offsets address (a cheap bound; a larger set is joined at once instead).
+fn joinable(chunks: &[RecordBatch]) -> bool {
+    let bytes: usize = chunks.iter().map(RecordBatch::get_array_memory_size).sum();
+    bytes < i32::MAX as usize
 }
 
 mod coalesce;

@@ -85,7 +85,9 @@ impl<B: TableDataServiceBackend> PageCache<B> {
     }
 
     /// Rows `rows` of `field` at `location`, whose size is `size`: the pages concurrently, each
-    /// from the cache or the backend.
+    /// from the cache or the backend, returned as they are (one array per page the range
+    /// touches, in order; none for an empty range), so that no page is copied to join them.
+    /// Every column read over the same range is cut at the same page bounds.
     pub(crate) async fn read(
         &self,
         caller: &Caller<B>,
@@ -94,31 +96,32 @@ impl<B: TableDataServiceBackend> PageCache<B> {
         field: &Field,
         rows: Range<u64>,
         size: u64,
-    ) -> Result<ArrayRef> {
+    ) -> Result<Vec<ArrayRef>> {
         if rows.is_empty() {
-            return Ok(arrow_array::new_empty_array(field.data_type()));
+            return Ok(Vec::new());
         }
-        let first = rows.start / self.page_size;
-        let last = (rows.end - 1) / self.page_size;
-        let pages = (first..=last).map(|page| {
+        let pages = self.page_ranges(rows).into_iter().map(|(page, need)| {
             let page_start = page * self.page_size;
-            let need = rows.start.max(page_start)..rows.end.min(page_start + self.page_size);
             let limit = size.min(page_start + self.page_size);
             self.page(caller, table, location, field, page, need, limit)
         });
-        let parts = try_join_all(pages).await?;
-        if parts.len() == 1 {
-            return Ok(parts
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| arrow_array::new_empty_array(field.data_type())));
+        try_join_all(pages).await
+    }
+
+    /// The pages `rows` touches: each page's number and the part of `rows` in it.
+    pub(crate) fn page_ranges(&self, rows: Range<u64>) -> Vec<(u64, Range<u64>)> {
+        if rows.is_empty() {
+            return Vec::new();
         }
-        let parts: Vec<&dyn Array> = parts.iter().map(|part| part.as_ref()).collect();
-        arrow_select::concat::concat(&parts).map_err(|error| TdsError::Contract {
-            context: Box::new(caller.context(table).at(location).column(field.name())),
-            operation: "column_values",
-            problem: format!("pages do not concatenate: {error}"),
-        })
+        let first = rows.start / self.page_size;
+        let last = (rows.end - 1) / self.page_size;
+        (first..=last)
+            .map(|page| {
+                let page_start = page * self.page_size;
+                let need = rows.start.max(page_start)..rows.end.min(page_start + self.page_size);
+                (page, need)
+            })
+            .collect()
     }
 
     /// Rows `need` of one page; the backend may be asked for up to `limit` (the page end or the
@@ -255,12 +258,13 @@ impl<B: TableDataServiceBackend> PageCache<B> {
     }
 }
 
-/// `values` in buffers of its own when it is a small slice of larger buffers (a backend may
-/// answer with a slice of everything it holds): the cache then keeps, and counts, only what it
-/// uses.
+/// `values` in buffers of its own when it is a small slice (under a quarter) of larger buffers
+/// (a backend may answer with a slice of everything it holds): the cache then keeps only what
+/// it uses. A larger slice is kept as it is, with no copy; the cache counts the whole buffers
+/// it holds on to (`get_array_memory_size`), so the budget still bounds the memory pinned.
 fn compact(values: ArrayRef) -> ArrayRef {
     let used = values.to_data().get_slice_memory_size().unwrap_or(0);
-    if values.get_array_memory_size() <= used.saturating_mul(2) {
+    if values.get_array_memory_size() <= used.saturating_mul(4) {
         return values;
     }
     // `concat` of one array hands it back as it is; with an empty second one it copies.

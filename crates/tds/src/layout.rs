@@ -255,30 +255,39 @@ impl<B: TableDataServiceBackend> Layout<B> {
         .await?;
         let arrow = self.schema.arrow().clone();
         let mut whole_removed = RowSet::new();
-        let mut whole_keys: Vec<RowKey> = Vec::new();
+        let mut whole_keys: Vec<RowKey> = Vec::with_capacity(
+            plans
+                .iter()
+                .map(|(_, _, added, _)| (added.end - added.start) as usize)
+                .sum(),
+        );
         let mut parts = Vec::with_capacity(plans.len());
         for ((index, removed, added, shown), batch) in plans.into_iter().zip(batches.iter()) {
             let base = (index as u64) << LOCATION_KEY_BITS;
             let removed = RowSet::from_range(removed);
-            let keys: Vec<RowKey> = (base + added.start..base + added.end).collect();
+            let keys = base + added.start..base + added.end;
             whole_removed.union_with(&removed);
-            whole_keys.extend_from_slice(&keys);
-            let rows = AddedRows::new(keys, batch.clone()).map_err(|e| self.refused(e))?;
-            let part =
-                TableUpdate::new(0, removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
-            parts.push((index, part));
+            whole_keys.extend(keys.clone());
+            // A location's own step, for its constituent table (partitioned tables only).
+            let constituent = self
+                .locations
+                .get(index)
+                .is_some_and(|location| location.constituent.is_some());
+            if constituent {
+                let rows = AddedRows::from_chunks(arrow.clone(), keys.collect(), batch.clone())
+                    .map_err(|e| self.refused(e))?;
+                let part =
+                    TableUpdate::new(0, removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
+                parts.push((index, part));
+            }
             if let Some(location) = self.locations.get_mut(index) {
                 location.shown = shown;
             }
         }
-        let batch = arrow_select::concat::concat_batches(&arrow, &batches).map_err(|error| {
-            contract(
-                &self.context,
-                "column_values",
-                format!("rows do not concatenate: {error}"),
-            )
-        })?;
-        let rows = AddedRows::new(whole_keys, batch).map_err(|e| self.refused(e))?;
+        // The whole table's step holds every location's pages as they are: no copy.
+        let chunks: Vec<RecordBatch> = batches.into_iter().flatten().collect();
+        let rows =
+            AddedRows::from_chunks(arrow, whole_keys, chunks).map_err(|e| self.refused(e))?;
         let whole =
             TableUpdate::new(0, whole_removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
         Ok(Some(Step { whole, parts }))
@@ -291,33 +300,18 @@ impl<B: TableDataServiceBackend> Layout<B> {
         }
     }
 
-    /// The rows at offsets `range` of location `index`, in the table's schema.
+    /// The rows at offsets `range` of location `index`, in the table's schema, as one batch per
+    /// page of the range (the pages as the cache holds them: nothing is copied to join them).
     async fn rows(
         &self,
         shared: &Shared<B>,
         index: usize,
         range: Range<u64>,
-    ) -> Result<RecordBatch> {
+    ) -> Result<Vec<RecordBatch>> {
         let arrow = self.schema.arrow().clone();
         let Some(location) = self.locations.get(index) else {
-            return Ok(RecordBatch::new_empty(arrow));
+            return Ok(Vec::new());
         };
-        let count = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
-        if let Some(values) = &location.values {
-            let zeros = UInt32Array::from(vec![0u32; count]);
-            for column in values.columns() {
-                let repeated =
-                    arrow_select::take::take(column.as_ref(), &zeros, None).map_err(|error| {
-                        contract(
-                            &self.context.at(&location.key),
-                            "table_locations",
-                            error.to_string(),
-                        )
-                    })?;
-                columns.push(repeated);
-            }
-        }
         let data = try_join_all(self.data_fields.iter().map(|field| {
             shared.cache.read(
                 &shared.caller,
@@ -329,14 +323,57 @@ impl<B: TableDataServiceBackend> Layout<B> {
             )
         }))
         .await?;
-        columns.extend(data);
-        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(count));
-        RecordBatch::try_new_with_options(arrow, columns, &options).map_err(|error| {
-            contract(
-                &self.context.at(&location.key),
-                "column_values",
-                format!("the columns do not form rows: {error}"),
-            )
-        })
+        let pages = shared.cache.page_ranges(range);
+        let count_of =
+            |rows: &Range<u64>| usize::try_from(rows.end - rows.start).unwrap_or(usize::MAX);
+        // The partition values repeated once, as long as the longest page; each page takes a
+        // slice.
+        let longest = pages
+            .iter()
+            .map(|(_, rows)| count_of(rows))
+            .max()
+            .unwrap_or(0);
+        let mut repeated: Vec<ArrayRef> = Vec::new();
+        if let Some(values) = &location.values {
+            let zeros = UInt32Array::from(vec![0u32; longest]);
+            for column in values.columns() {
+                let column =
+                    arrow_select::take::take(column.as_ref(), &zeros, None).map_err(|error| {
+                        contract(
+                            &self.context.at(&location.key),
+                            "table_locations",
+                            error.to_string(),
+                        )
+                    })?;
+                repeated.push(column);
+            }
+        }
+        let mut batches = Vec::with_capacity(pages.len());
+        for (number, (_, rows)) in pages.iter().enumerate() {
+            let count = count_of(rows);
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
+            columns.extend(repeated.iter().map(|column| column.slice(0, count)));
+            for (field, pages) in self.data_fields.iter().zip(&data) {
+                let page = pages.get(number).ok_or_else(|| {
+                    contract(
+                        &self.context.at(&location.key).column(field.name()),
+                        "column_values",
+                        format!("no values for rows {}..{}", rows.start, rows.end),
+                    )
+                })?;
+                columns.push(page.clone());
+            }
+            let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(count));
+            let batch = RecordBatch::try_new_with_options(arrow.clone(), columns, &options)
+                .map_err(|error| {
+                    contract(
+                        &self.context.at(&location.key),
+                        "column_values",
+                        format!("the columns do not form rows: {error}"),
+                    )
+                })?;
+            batches.push(batch);
+        }
+        Ok(batches)
     }
 }

@@ -79,7 +79,7 @@ impl TableUpdate {
 
         // Rows u1 added that survive u2, with u2's changes to them overlaid. The rest of u2's
         // changes stay changes.
-        let (survivor_keys, survivor_batch) = drop_rows(&a1.keys, &a1.batch, &r2)?;
+        let (survivor_keys, survivor_batch) = drop_rows(&a1.keys, a1.batch(), &r2)?;
         let mut survivor_columns = survivor_batch.columns().to_vec();
         let mut later_changes = Vec::with_capacity(m2.len());
         for change in m2 {
@@ -93,11 +93,8 @@ impl TableUpdate {
         }
         let survivors = batch_with_rows(schema.clone(), survivor_columns, survivor_keys.len())?;
         let (added_keys, plan) = merge_keys(&survivor_keys, &a2.keys);
-        let added_batch = merge_batches(&survivors, &a2.batch, &plan)?;
-        let added = AddedRows {
-            keys: added_keys,
-            batch: added_batch,
-        };
+        let added_batch = merge_batches(&survivors, a2.batch(), &plan)?;
+        let added = AddedRows::new_unchecked(added_keys, added_batch);
 
         // Changes: (M1[c] − R2 − A2) ∪ (M2[c] − A1), later values winning.
         let gone = r2.union(&a2_set);

@@ -299,3 +299,123 @@ fn projection_keeps_keys_and_drops_other_columns() {
         Err(CoreError::UnknownColumn { .. })
     ));
 }
+
+/// Rows `rows` as `AddedRows` cut into batches at `cuts` (row positions).
+fn added_in_chunks(rows: &[Row], cuts: &[usize]) -> AddedRows {
+    let mut bounds = vec![0];
+    bounds.extend(cuts.iter().copied().filter(|c| *c < rows.len()));
+    bounds.push(rows.len());
+    let chunks = bounds
+        .windows(2)
+        .map(|w| batch(&rows[w[0]..w[1]]))
+        .collect();
+    AddedRows::from_chunks(
+        crate::test_support::schema().arrow().clone(),
+        rows.iter().map(|r| r.0).collect(),
+        chunks,
+    )
+    .unwrap()
+}
+
+// Guards chunked added rows (a large step handed over piece by piece): applying them, as an
+// append past the last key and as inserts between held keys, gives the same table as one
+// batch, and the appended tail becomes table chunks that share the pieces' buffers (no copy).
+#[test]
+fn rows_added_in_chunks_apply_like_one_batch_without_copying() {
+    let start = [A, (10, 100, Some("j"), None)];
+    let new: Vec<Row> = vec![
+        (4, 40, Some("d"), None),
+        (5, 50, None, Some(5.0)),
+        (11, 110, Some("k"), Some(1.5)),
+        (12, 120, Some("l"), None),
+        (13, 130, None, None),
+    ];
+    let chunked = added_in_chunks(&new, &[1, 3]);
+    assert_eq!(chunked.chunks().len(), 3);
+    assert_eq!(chunked, added(&new), "equal however cut");
+    let one = initial_after(&start, added(&new));
+    let pieces = initial_after(&start, chunked.clone());
+    assert_eq!(pieces, one);
+    let mut all: Vec<Row> = start.to_vec();
+    all.extend(new.iter().copied());
+    all.sort_by_key(|r| r.0);
+    assert_eq!(snapshot_rows(&pieces), owned(&all));
+
+    // Keys 11..=13 (past the last held key, 10) arrive as the tail, as slices of the pieces;
+    // with chunks of at most 2 rows the piece holding 12 and 13 becomes a chunk of its own and
+    // keeps its buffers.
+    let piece_buffers: Vec<*const u8> = chunked
+        .chunks()
+        .iter()
+        .map(|c| c.column(0).to_data().buffers()[0].as_ptr())
+        .collect();
+    let tail_shares_a_piece = pieces.chunks().any(|chunk| {
+        chunk.keys() == [12, 13]
+            && piece_buffers.contains(&chunk.batch().column(0).to_data().buffers()[0].as_ptr())
+    });
+    assert!(tail_shares_a_piece, "the tail was copied");
+
+    // Projection and coalescing keep the rows whatever the cut.
+    let projected = TableUpdate::new(1, RowSet::new(), chunked.clone(), Vec::new())
+        .unwrap()
+        .project(&["name"])
+        .unwrap();
+    assert_eq!(projected.added().chunks().len(), 3);
+    assert_eq!(projected.added().batch().num_rows(), new.len());
+    check(
+        &start,
+        vec![
+            TableUpdate::new(1, RowSet::new(), chunked, Vec::new()).unwrap(),
+            update(2, &[4, 11], &[], Vec::new()),
+        ],
+        &[
+            A,
+            (5, 50, None, Some(5.0)),
+            (10, 100, Some("j"), None),
+            (12, 120, Some("l"), None),
+            (13, 130, None, None),
+        ],
+    );
+}
+
+/// `start` after one update adding `rows`.
+fn initial_after(start: &[Row], rows: AddedRows) -> crate::Snapshot {
+    let update = TableUpdate::new(1, RowSet::new(), rows, Vec::new()).unwrap();
+    snapshot(0, start)
+        .with_chunk_bounds(crate::ChunkBounds::new(2))
+        .apply(&update)
+        .unwrap()
+}
+
+// Guards the checks of `from_chunks`: keys must match the rows, batches the schema.
+#[test]
+fn chunked_rows_are_checked() {
+    let schema = crate::test_support::schema().arrow().clone();
+    let err = AddedRows::from_chunks(
+        schema.clone(),
+        vec![1, 2, 3],
+        vec![batch(&[A]), batch(&[B])],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::RowCountMismatch { keys: 3, rows: 2 }),
+        "{err}"
+    );
+    let other = RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "x",
+            arrow_schema::DataType::Int64,
+            false,
+        )])),
+        vec![Arc::new(Int64Array::from(vec![1]))],
+    )
+    .unwrap();
+    let err =
+        AddedRows::from_chunks(schema.clone(), vec![1, 2], vec![batch(&[A]), other]).unwrap_err();
+    assert!(matches!(err, CoreError::SchemaMismatch { .. }), "{err}");
+    let err = AddedRows::from_chunks(schema.clone(), vec![2, 1], vec![batch(&[A, B])]).unwrap_err();
+    assert!(matches!(err, CoreError::KeysNotAscending { .. }), "{err}");
+    let none = AddedRows::from_chunks(schema, Vec::new(), Vec::new()).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(none.batch().num_rows(), 0);
+}

@@ -198,46 +198,65 @@ impl Reader {
             }
         };
         let values = cell
-            .get_or_try_init(|| self.decode(file, meta, group, column))
+            .get_or_try_init(|| {
+                let decoding = decode(
+                    self.store.clone(),
+                    file.clone(),
+                    meta.clone(),
+                    group,
+                    column,
+                );
+                // Decoding is the bulk of a scan's work: as a task of its own, row groups decode
+                // on all the runtime's workers at once, not one after another in the caller's task.
+                async move {
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => runtime.spawn(decoding).await.map_err(|error| {
+                            BackendError::from(format!("decoding stopped: {error}"))
+                        })?,
+                        Err(_) => decoding.await,
+                    }
+                }
+            })
             .await?;
         Ok(values.clone())
     }
+}
 
-    async fn decode(
-        &self,
-        file: &FileEntry,
-        meta: &FileMeta,
-        group: usize,
-        column: usize,
-    ) -> Result<ArrayRef, BackendError> {
-        let source = StoreFile {
-            store: self.store.clone(),
-            path: file.path.clone(),
-            metadata: Some(meta.reader.metadata().clone()),
-        };
-        let rows = meta.groups.get(group).copied().unwrap_or(0);
-        let mask = ProjectionMask::roots(
-            meta.reader.metadata().file_metadata().schema_descr(),
-            [column],
-        );
-        let stream =
-            ParquetRecordBatchStreamBuilder::new_with_metadata(source, meta.reader.clone())
-                .with_projection(mask)
-                .with_row_groups(vec![group])
-                .with_batch_size(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
-                .build()
-                .map_err(|error| format!("{}: {error}", file.path))?;
-        let batches: Vec<RecordBatch> = stream
-            .try_collect()
-            .await
-            .map_err(|error| format!("{}: {error}", file.path))?;
-        let parts: Vec<&dyn Array> = batches
-            .iter()
-            .map(|batch| batch.column(0).as_ref())
-            .collect();
-        match parts.as_slice() {
-            [one] => Ok(arrow_array::make_array(one.to_data())),
-            _ => Ok(arrow_select::concat::concat(&parts)?),
-        }
+/// Column `column` of row group `group` of `file`, read and decoded.
+async fn decode(
+    store: Arc<dyn ObjectStore>,
+    file: FileEntry,
+    meta: FileMeta,
+    group: usize,
+    column: usize,
+) -> Result<ArrayRef, BackendError> {
+    let file = &file;
+    let source = StoreFile {
+        store,
+        path: file.path.clone(),
+        metadata: Some(meta.reader.metadata().clone()),
+    };
+    let rows = meta.groups.get(group).copied().unwrap_or(0);
+    let mask = ProjectionMask::roots(
+        meta.reader.metadata().file_metadata().schema_descr(),
+        [column],
+    );
+    let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(source, meta.reader.clone())
+        .with_projection(mask)
+        .with_row_groups(vec![group])
+        .with_batch_size(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
+        .build()
+        .map_err(|error| format!("{}: {error}", file.path))?;
+    let batches: Vec<RecordBatch> = stream
+        .try_collect()
+        .await
+        .map_err(|error| format!("{}: {error}", file.path))?;
+    let parts: Vec<&dyn Array> = batches
+        .iter()
+        .map(|batch| batch.column(0).as_ref())
+        .collect();
+    match parts.as_slice() {
+        [one] => Ok(arrow_array::make_array(one.to_data())),
+        _ => Ok(arrow_select::concat::concat(&parts)?),
     }
 }

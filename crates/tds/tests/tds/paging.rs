@@ -194,3 +194,17 @@ async fn racing_readers_share_one_fetch_per_page() {
     assert_eq!(faulty.calls().len(), 4, "{:?}", faulty.calls());
     assert_eq!(rows(&a.live()), rows(&b.live()));
 }
+
+// Guards the scan's cost: a step hands the table its pages as they are, one table chunk per
+// page, instead of joining a location's pages (and then every location) into one batch. Pages
+// of 50,000 rows show it: a joined step would be cut at the table's own chunk size (65,536).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_keeps_the_pages_as_table_chunks() {
+    let (faulty, _table) = backend(300_000);
+    let service = service(&faulty, ServiceOptions::default().with_page_size(50_000));
+    let table = service.make_table("numbers".into(), false).await.unwrap();
+    let snapshot = table.live().snapshot().unwrap();
+    let sizes: Vec<usize> = snapshot.chunks().map(|chunk| chunk.num_rows()).collect();
+    assert_eq!(sizes, vec![50_000; 6]);
+    assert_eq!(rows(&table.live()), numbers(0..300_000));
+}
