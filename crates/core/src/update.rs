@@ -29,8 +29,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use arrow_select::concat::concat_batches;
 
-use crate::error::{CoreError, Result};
 use crate::chunk::Keys;
+use crate::error::{CoreError, Result};
 use crate::kernels::{check_column, conform_batch};
 use crate::row_set::{RowKey, RowSet, check_ascending};
 use crate::schema::{column_index, projection_indices};

@@ -123,6 +123,9 @@ mod tests {
             "background nice {nice}, caller's {caller}: not lowered"
         );
         assert_eq!(nice, caller.max(BACKGROUND_NICE));
-        assert_eq!(blocking_nice, nice, "blocking IO threads inherit the priority");
+        assert_eq!(
+            blocking_nice, nice,
+            "blocking IO threads inherit the priority"
+        );
     }
 }

@@ -179,7 +179,9 @@ impl Table {
         // On the process's background thread, below the writers' priority (see `background`).
         crate::background::spawn(async move {
             match sibling.compact_with(Plan::Tiered).await {
-                Ok((v, merged)) => debug!(table = %sibling.path(), version = v, merged, "background compaction done"),
+                Ok((v, merged)) => {
+                    debug!(table = %sibling.path(), version = v, merged, "background compaction done")
+                }
                 Err(error) => {
                     warn!(table = %sibling.path(), %error, "background compaction failed; the next insert retries it");
                 }
