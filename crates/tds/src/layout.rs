@@ -247,27 +247,51 @@ impl<B: TableDataServiceBackend> Layout<B> {
         if plans.is_empty() {
             return Ok(None);
         }
+        // The step's keys are known before its rows: they are written on a blocking thread
+        // while the rows are fetched and decoded (a large step's keys are a large fresh
+        // allocation, which would otherwise be a serial tail after the last row arrives).
+        let key_ranges: Vec<Range<u64>> = plans
+            .iter()
+            .map(|(index, _, added, _)| {
+                let base = (*index as u64) << LOCATION_KEY_BITS;
+                base + added.start..base + added.end
+            })
+            .collect();
+        let keys_of = move || -> Vec<RowKey> {
+            let total: u64 = key_ranges.iter().map(|r| r.end - r.start).sum();
+            let mut keys = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            for range in key_ranges {
+                keys.extend(range);
+            }
+            keys
+        };
+        let keys_job = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|runtime| runtime.spawn_blocking(keys_of.clone()));
         let batches = try_join_all(
             plans
                 .iter()
                 .map(|(index, _, added, _)| self.rows(shared, *index, added.clone())),
         )
         .await?;
+        let whole_keys = match keys_job {
+            Some(job) => job.await.map_err(|error| {
+                contract(
+                    &self.context,
+                    "column_values",
+                    format!("the step's keys were not made: {error}"),
+                )
+            })?,
+            None => keys_of(),
+        };
         let arrow = self.schema.arrow().clone();
         let mut whole_removed = RowSet::new();
-        let mut whole_keys: Vec<RowKey> = Vec::with_capacity(
-            plans
-                .iter()
-                .map(|(_, _, added, _)| (added.end - added.start) as usize)
-                .sum(),
-        );
         let mut parts = Vec::with_capacity(plans.len());
         for ((index, removed, added, shown), batch) in plans.into_iter().zip(batches.iter()) {
             let base = (index as u64) << LOCATION_KEY_BITS;
             let removed = RowSet::from_range(removed);
             let keys = base + added.start..base + added.end;
             whole_removed.union_with(&removed);
-            whole_keys.extend(keys.clone());
             // A location's own step, for its constituent table (partitioned tables only).
             let constituent = self
                 .locations
@@ -312,18 +336,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
         let Some(location) = self.locations.get(index) else {
             return Ok(Vec::new());
         };
-        let data = try_join_all(self.data_fields.iter().map(|field| {
-            shared.cache.read(
-                &shared.caller,
-                &self.table,
-                &location.key,
-                field,
-                range.clone(),
-                location.reported,
-            )
-        }))
-        .await?;
-        let pages = shared.cache.page_ranges(range);
+        let pages = shared.cache.page_ranges(range.clone());
         let count_of =
             |rows: &Range<u64>| usize::try_from(rows.end - rows.start).unwrap_or(usize::MAX);
         // The partition values repeated once, as long as the longest page; each page takes a
@@ -348,6 +361,17 @@ impl<B: TableDataServiceBackend> Layout<B> {
                 repeated.push(column);
             }
         }
+        let data = try_join_all(self.data_fields.iter().map(|field| {
+            shared.cache.read(
+                &shared.caller,
+                &self.table,
+                &location.key,
+                field,
+                range.clone(),
+                location.reported,
+            )
+        }))
+        .await?;
         let mut batches = Vec::with_capacity(pages.len());
         for (number, (_, rows)) in pages.iter().enumerate() {
             let count = count_of(rows);
