@@ -35,6 +35,7 @@ mod pull;
 mod state;
 mod transport;
 mod versions;
+mod window;
 
 #[cfg(test)]
 mod hostile_tests;

@@ -12,7 +12,10 @@ use crate::layout::{Access, CloudTable, ShareInfo};
 use crate::progress::{ProgressEvent, TransferReport};
 use crate::state::{self, LocalShare};
 use crate::transport::{Transport, parse_cloud};
-use crate::versions::{Moved, PutVersion, objects_of, put_version, read_version, upload};
+use crate::versions::{
+    Known, Moved, ObjectRef, PutVersion, objects_of, put_version, read_version, upload,
+};
+use crate::window::{WINDOW_BYTES, windows};
 
 impl Transport {
     /// Publishes the local table `local` at `uri` (`pxt://ORG/dir.table`, no version) with its
@@ -196,6 +199,7 @@ impl Transport {
         };
         let mut moved = Moved::default();
         let local_root = dir.root();
+        let mut pending = Vec::new();
         for version in start..=local_latest {
             let rel = log.version_path(version);
             let sealed = log.read(version).await?.ok_or_else(|| {
@@ -206,26 +210,44 @@ impl Transport {
             })?;
             let manifest = TableManifest::decode(&rel, &sealed.body, version)?;
             let objects = objects_of(&ct.address, &manifest)?;
+            pending.push((version, sealed, objects));
+        }
+        // The files of several versions go up in one parallel pass (crate::window); each
+        // version is created in the cloud only after every file it names is there.
+        let listed: Vec<(u64, &[ObjectRef])> = pending
+            .iter()
+            .map(|(version, _, objects)| (*version, objects.as_slice()))
+            .collect();
+        let groups = windows(&ct.address, &listed, &Known::new(), WINDOW_BYTES)?;
+        for group in groups {
+            let last = pending
+                .get(group.versions.end.saturating_sub(1))
+                .map_or(start, |(version, _, _)| *version);
             moved.add(
                 upload(
                     self,
-                    version,
+                    last,
                     local_root,
                     dir.dir(),
                     ct,
-                    &objects,
+                    &group.objects,
                     keys,
                     access,
                 )
                 .await?,
             );
-            match put_version(ct, version, seal(&sealed.body), &sealed.hash, keys, access).await? {
-                PutVersion::Created | PutVersion::Same => {}
-                PutVersion::Different => return Err(non_ff(version)),
+            for (version, sealed, _) in pending.get(group.versions.clone()).unwrap_or_default() {
+                let version = *version;
+                match put_version(ct, version, seal(&sealed.body), &sealed.hash, keys, access)
+                    .await?
+                {
+                    PutVersion::Created | PutVersion::Same => {}
+                    PutVersion::Different => return Err(non_ff(version)),
+                }
+                self.emit(ProgressEvent::Committed { version });
+                report.versions.push(version);
+                report.version = version;
             }
-            self.emit(ProgressEvent::Committed { version });
-            report.versions.push(version);
-            report.version = version;
         }
         report.files_sent = moved.files;
         report.bytes_sent = moved.bytes;

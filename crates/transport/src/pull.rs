@@ -18,6 +18,7 @@ use crate::versions::{
     Known, Moved, ObjectRef, check_against_known, download, known_of, objects_of, private_denied,
     read_version,
 };
+use crate::window::{WINDOW_BYTES, windows};
 
 /// What a pull needs to know about its upstream.
 struct Upstream {
@@ -98,13 +99,9 @@ impl Transport {
         let result = async {
             state::write(self.catalog(), table_id, &share).await?;
             let mut report = TransferReport::default();
-            let mut moved = Moved::default();
-            let mut known = Known::new();
-            for c in checked {
-                let next = known_of(&c.objects);
-                moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
-                known = next;
-            }
+            let moved = self
+                .apply_all(&up, &writer, checked, &Known::new(), &mut report)
+                .await?;
             writer.set_upstream_version(report.version).await?;
             finish(&mut report, moved);
             Ok(report)
@@ -186,16 +183,20 @@ impl Transport {
             },
             None => (None, Known::new()),
         };
-        let mut moved = Moved::default();
+        // Every new version is verified before any is applied (manifests are small).
+        let before = known.clone();
+        let mut checked = Vec::new();
         for version in have.map_or(0, |h| h + 1)..=remote {
             let c = self
                 .check_version(&up, version, parent.as_deref(), &known)
                 .await?;
             parent = Some(c.sealed.hash.clone());
-            let next = known_of(&c.objects);
-            moved.add(self.apply(&up, &writer, c, &known, &mut report).await?);
-            known = next;
+            known = known_of(&c.objects);
+            checked.push(c);
         }
+        let moved = self
+            .apply_all(&up, &writer, checked, &before, &mut report)
+            .await?;
         // Recorded once per pull: the replica's own versions are the truth, and a pull killed
         // before this line is corrected by the next one (above).
         if !report.versions.is_empty() {
@@ -308,34 +309,52 @@ impl Transport {
         (StoreRoot::new(store, prefix), writer.table_dir())
     }
 
-    /// Fetches a verified version's missing files and commits it to the replica.
-    async fn apply(
+    /// Applies verified versions to the replica in order: the files a window of versions adds
+    /// are fetched in one parallel pass (`crate::window`), then each of its versions is
+    /// committed as its own step. `before` names the objects of the version the replica holds.
+    async fn apply_all(
         &self,
         up: &Upstream,
         writer: &ReplicaWriter,
-        c: Checked,
-        known: &Known,
+        checked: Vec<Checked>,
+        before: &Known,
         report: &mut TransferReport,
     ) -> Result<Moved> {
         let (root, dir) = self.replica_dir(writer);
-        let moved = download(
-            self,
-            c.version,
-            &up.ct,
-            &root,
-            &dir,
-            &c.objects,
-            known,
-            up.keys.as_ref(),
-            up.access,
-        )
-        .await?;
-        writer
-            .commit_manifest(c.version, seal(&c.sealed.body))
-            .await?;
-        self.emit(ProgressEvent::Committed { version: c.version });
-        report.versions.push(c.version);
-        report.version = c.version;
+        let listed: Vec<(u64, &[ObjectRef])> = checked
+            .iter()
+            .map(|c| (c.version, c.objects.as_slice()))
+            .collect();
+        let groups = windows(&up.ct.address, &listed, before, WINDOW_BYTES)?;
+        let mut moved = Moved::default();
+        for group in groups {
+            let Some(window) = checked.get(group.versions.clone()) else {
+                continue;
+            };
+            let last = window.last().map_or(0, |c| c.version);
+            moved.add(
+                download(
+                    self,
+                    last,
+                    &up.ct,
+                    &root,
+                    &dir,
+                    &group.objects,
+                    before,
+                    up.keys.as_ref(),
+                    up.access,
+                )
+                .await?,
+            );
+            for c in window {
+                writer
+                    .commit_manifest(c.version, seal(&c.sealed.body))
+                    .await?;
+                self.emit(ProgressEvent::Committed { version: c.version });
+                report.versions.push(c.version);
+                report.version = c.version;
+            }
+        }
         Ok(moved)
     }
 

@@ -1,5 +1,6 @@
 //! Crash safety across real processes: a pushing and a pulling process are SIGKILLed at random
-//! moments (at least 20 trials each), with the cloud on local disk and, when
+//! moments of their transfer (at least 20 trials each; the kill clock starts when the child
+//! reports its first planned transfer, and shrinks while children finish first), with the cloud on local disk and, when
 //! `TABLESHARE_TEST_S3_ENDPOINT` is set (`cargo xtask ci` sets and requires it), on the local S3
 //! server. Afterwards the cloud table and the replica are at a committed, readable version, and
 //! running the command again completes while sending exactly the files that had not arrived
@@ -153,13 +154,29 @@ fn files(dir: &Path) -> BTreeSet<String> {
     out
 }
 
+/// The line a child prints when its first transfer is planned: the parent's kill clock starts
+/// there, so kills land in the transfer and the commits after it, not in process start-up.
+const PLANNED: &str = "planned";
+
 fn child(args: &[String]) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (cloud_dir, local_dir) = (args[3].as_str(), Path::new(&args[4]));
+    let said = std::sync::atomic::AtomicBool::new(false);
+    let progress: tableshare_transport::ProgressFn = Arc::new(move |event| {
+        if matches!(event, tableshare_transport::ProgressEvent::Planned { .. })
+            && !said.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{PLANNED}");
+            let _ = out.flush();
+        }
+    });
     rt.block_on(async {
         match args[2].as_str() {
             "push" => {
-                if let Err(error) = transport(cloud_dir, local_dir, true).push("t").await {
+                let t = transport(cloud_dir, local_dir, true).with_progress(progress);
+                if let Err(error) = t.push("t").await {
                     // The racing pushers' loser: refused, said why, and exits 1.
                     eprintln!("{error}");
                     std::process::exit(1);
@@ -167,6 +184,7 @@ fn child(args: &[String]) {
             }
             "pull" => {
                 transport(cloud_dir, local_dir, false)
+                    .with_progress(progress)
                     .pull("r")
                     .await
                     .unwrap();
@@ -185,14 +203,22 @@ fn jitter(bound: u64) -> u64 {
     (nanos.wrapping_mul(6364136223846793005) >> 17) % bound.max(1)
 }
 
+/// Runs a child and SIGKILLs it `after` its first transfer was planned (see [`PLANNED`]);
+/// `false` if it finished first.
 fn spawn_and_kill(mode: &str, cloud_dir: &str, local_dir: &Path, after: Duration) -> bool {
+    use std::io::BufRead;
     let exe = std::env::current_exe().unwrap();
     let mut c = Command::new(exe)
         .args(["child", mode])
         .arg(cloud_dir)
         .arg(local_dir)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Wait for the planned line (or the end of the child's output: it finished or failed).
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+    let _ = out.read_line(&mut line);
     let start = Instant::now();
     while start.elapsed() < after {
         if c.try_wait().unwrap().is_some() {
@@ -225,7 +251,7 @@ async fn publisher(cloud_dir: &str, local_dir: &Path) -> Transport {
 async fn push_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
     let mut killed = 0;
     let mut partial = 0;
-    let mut budget = 400u64;
+    let mut budget = 100u64;
     for trial in 0..trials {
         let ((cloud_dir, _guard), local_dir) = (fresh_cloud(on_s3), tempfile::tempdir().unwrap());
         let cloud_dir = cloud_dir.as_str();
@@ -238,7 +264,7 @@ async fn push_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
         let was_killed = spawn_and_kill("push", cloud_dir, local_dir.path(), after);
         killed += usize::from(was_killed);
         if !was_killed {
-            budget = budget.saturating_sub(budget / 4).max(20);
+            budget = budget.saturating_sub(budget / 4).max(5);
         }
         // The cloud is at a committed version a reader can replicate.
         let reader_dir = tempfile::tempdir().unwrap();
@@ -252,6 +278,10 @@ async fn push_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
         let report = t.push("t").await.unwrap();
         let missing = local.difference(&arrived).count() as u64;
         partial += usize::from(missing > 0 && missing < to_send as u64);
+        // A kill after every file had arrived landed in the commits: aim earlier.
+        if was_killed && missing == 0 {
+            budget = budget.saturating_sub(budget / 4).max(5);
+        }
         assert_eq!(
             report.files_sent, missing,
             "trial {trial}: resent what had arrived"
@@ -268,7 +298,7 @@ async fn push_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
 async fn pull_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
     let mut killed = 0;
     let mut partial = 0;
-    let mut budget = 400u64;
+    let mut budget = 100u64;
     for trial in 0..trials {
         let ((cloud_dir, _guard), pub_dir, local_dir) = (
             fresh_cloud(on_s3),
@@ -289,7 +319,7 @@ async fn pull_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
         let was_killed = spawn_and_kill("pull", cloud_dir, local_dir.path(), after);
         killed += usize::from(was_killed);
         if !was_killed {
-            budget = budget.saturating_sub(budget / 4).max(20);
+            budget = budget.saturating_sub(budget / 4).max(5);
         }
         let b = transport(cloud_dir, local_dir.path(), false);
         let r = b.catalog().open_table("r").await.unwrap();
@@ -304,6 +334,10 @@ async fn pull_trials(trials: usize, on_s3: bool) -> (usize, usize, usize) {
         let in_cloud = cloud_files(cloud_dir).await;
         let missing = in_cloud.difference(&have).count() as u64;
         partial += usize::from(missing > 0 && missing < to_fetch as u64);
+        // A kill after every file had arrived landed in the commits: aim earlier.
+        if was_killed && missing == 0 {
+            budget = budget.saturating_sub(budget / 4).max(5);
+        }
         assert_eq!(
             report.files_sent, missing,
             "trial {trial}: refetched what had arrived"
