@@ -2,6 +2,7 @@
 //! the cloud lacks), then each manifest, signed, by one conditional create in version order. A
 //! cloud table that moved on without us is a non-fast-forward error; nothing is overwritten.
 
+use futures::{StreamExt, TryStreamExt};
 use tableshare_storage::Table;
 use tableshare_storage::format::{CreateOutcome, TableManifest, seal};
 use tableshare_uri::CloudUri;
@@ -13,7 +14,8 @@ use crate::progress::{ProgressEvent, TransferReport};
 use crate::state::{self, LocalShare};
 use crate::transport::{Transport, parse_cloud};
 use crate::versions::{
-    Known, Moved, ObjectRef, PutVersion, objects_of, put_version, read_version, upload,
+    Known, Moved, ObjectRef, PutVersion, create_version, objects_of, prepare_version,
+    put_signature, read_version, upload,
 };
 use crate::window::{WINDOW_BYTES, windows};
 
@@ -236,17 +238,34 @@ impl Transport {
                 )
                 .await?,
             );
-            for (version, sealed, _) in pending.get(group.versions.clone()).unwrap_or_default() {
-                let version = *version;
-                match put_version(ct, version, seal(&sealed.body), &sealed.hash, keys, access)
-                    .await?
-                {
+            // The window's signatures go up at once; its manifests are then created one by
+            // one, in order (each a conditional create: the step that can lose a race).
+            let prepared = pending
+                .get(group.versions.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|(version, sealed, _)| {
+                    prepare_version(ct, *version, seal(&sealed.body), &sealed.hash, keys, access)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            futures::stream::iter(prepared.iter().map(|p| put_signature(ct, p)))
+                .buffer_unordered(self.parallelism)
+                .try_collect::<Vec<()>>()
+                .await?;
+            let mut created = None;
+            for p in prepared {
+                let version = p.version();
+                match create_version(ct, p, keys, access).await? {
                     PutVersion::Created | PutVersion::Same => {}
                     PutVersion::Different => return Err(non_ff(version)),
                 }
+                created = Some(version);
                 self.emit(ProgressEvent::Committed { version });
                 report.versions.push(version);
                 report.version = version;
+            }
+            if let Some(version) = created {
+                ct.log.write_hint(version).await;
             }
         }
         report.files_sent = moved.files;

@@ -110,6 +110,7 @@ pub(crate) enum PutVersion {
 
 /// Signs and creates version `version` of `ct` holding the sealed manifest `sealed` (whose
 /// body hash is `hash`).
+#[cfg(test)]
 pub(crate) async fn put_version(
     ct: &CloudTable,
     version: u64,
@@ -118,6 +119,41 @@ pub(crate) async fn put_version(
     keys: &OrgKeys,
     access: Access,
 ) -> Result<PutVersion> {
+    let prepared = prepare_version(ct, version, sealed, hash, keys, access)?;
+    put_signature(ct, &prepared).await?;
+    let outcome = create_version(ct, prepared, keys, access).await?;
+    ct.log.write_hint(version).await;
+    Ok(outcome)
+}
+
+/// A version ready to be created in the cloud: its stored bytes (sealed when private) and its
+/// signature.
+pub(crate) struct PreparedVersion {
+    version: u64,
+    rel: String,
+    stored: Bytes,
+    /// The hash of the manifest body (what an existing version is compared by).
+    hash: String,
+    signature_path: String,
+    signature: Bytes,
+}
+
+impl PreparedVersion {
+    /// The version number.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// Seals (when private) and signs version `version` holding the sealed manifest `sealed`.
+pub(crate) fn prepare_version(
+    ct: &CloudTable,
+    version: u64,
+    sealed: Bytes,
+    hash: &str,
+    keys: &OrgKeys,
+    access: Access,
+) -> Result<PreparedVersion> {
     let rel = ct.log.version_path(version);
     let stored = match access {
         Access::Public => sealed,
@@ -127,17 +163,36 @@ pub(crate) async fn put_version(
     };
     let stored_hash = blake3_hex(&stored);
     let signature = keys.sign(&signed_message(&ct.address, version, &stored_hash));
+    Ok(PreparedVersion {
+        version,
+        signature_path: ct.signature_path(version, &stored_hash),
+        rel,
+        stored,
+        hash: hash.to_owned(),
+        signature: Bytes::from(signature),
+    })
+}
+
+/// Puts a prepared version's signature (harmless alone: it names the exact bytes it signs, so
+/// signatures of several versions can go up at once, before their manifests).
+pub(crate) async fn put_signature(ct: &CloudTable, p: &PreparedVersion) -> Result<()> {
     ct.root
-        .put_overwrite(
-            &ct.signature_path(version, &stored_hash),
-            Bytes::from(signature),
-        )
+        .put_overwrite(&p.signature_path, p.signature.clone())
         .await?;
-    match ct.root.put_create(&rel, stored).await {
-        CreateOutcome::Created => {
-            ct.log.write_hint(version).await;
-            Ok(PutVersion::Created)
-        }
+    Ok(())
+}
+
+/// Creates a prepared version whose signature is in place (one conditional create). The
+/// caller updates the advisory latest-version hint.
+pub(crate) async fn create_version(
+    ct: &CloudTable,
+    p: PreparedVersion,
+    keys: &OrgKeys,
+    access: Access,
+) -> Result<PutVersion> {
+    let (version, rel, hash) = (p.version, p.rel, p.hash.as_str());
+    match ct.root.put_create(&rel, p.stored).await {
+        CreateOutcome::Created => Ok(PutVersion::Created),
         CreateOutcome::AlreadyExists => compare(ct, version, hash, keys, access).await,
         CreateOutcome::Unknown(source) => {
             // The create may have landed: what is there now decides.
