@@ -39,6 +39,8 @@ const STARTUP: Duration = Duration::from_secs(60);
 pub(crate) struct S3Server {
     child: Child,
     endpoint: String,
+    /// wsgidav's script in the same environment.
+    wsgidav: PathBuf,
 }
 
 impl S3Server {
@@ -62,9 +64,11 @@ impl S3Server {
             .stderr(log)
             .spawn()
             .context("could not start the moto server")?;
+        let wsgidav = python.with_file_name("wsgidav");
         let mut server = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            wsgidav,
         };
         let started = Instant::now();
         loop {
@@ -101,6 +105,12 @@ impl S3Server {
             ("TABLESHARE_TEST_S3_ENDPOINT", self.endpoint.clone()),
             ("TABLESHARE_TEST_S3_BUCKET", BUCKET.to_owned()),
             ("TABLESHARE_TEST_REQUIRE_S3", "1".to_owned()),
+            // The same environment holds wsgidav, the WebDAV server of the http:// root test.
+            (
+                "TABLESHARE_TEST_WSGIDAV",
+                self.wsgidav.display().to_string(),
+            ),
+            ("TABLESHARE_TEST_REQUIRE_HTTP", "1".to_owned()),
         ]
     }
 }

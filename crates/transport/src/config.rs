@@ -12,17 +12,20 @@
 //! URLs: `file:///abs/path` (or a plain path), `memory://` (lives as long as the
 //! [`Transport`](crate::Transport) handle), `s3://bucket/prefix` (credentials, region and
 //! endpoint from the usual `AWS_*` environment variables), `az://container/prefix` (account, key
-//! or emulator from the usual `AZURE_*` variables); see [`open_store_url`].
+//! or emulator from the usual `AZURE_*` variables), `gs://bucket/prefix`, and `http(s)://…` for
+//! reading a copy of a root from a web server; see [`open_store_url`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::{ClientOptions, ObjectStore};
 use serde::Deserialize;
 use tableshare_storage::format::StoreRoot;
 
@@ -190,7 +193,10 @@ fn open_url(text: &str) -> Result<CloudRoot> {
 /// path; created if missing, written with fsync), `memory://` (a fresh store), `s3://bucket/prefix`
 /// (credentials, region and endpoint from the usual `AWS_*` variables), `az://container/prefix`
 /// (also `azure://`, `abfs://`, `abfss://`; account, key or emulator from the usual `AZURE_*`
-/// variables). The cloud roots use it, and so does anything else configured by URL (the shared
+/// variables), `gs://bucket/prefix` (credentials from the usual `GOOGLE_*` variables), and
+/// `http(s)://host/prefix` for reading: a web server holding a copy of a cloud root (listings by
+/// WebDAV `PROPFIND`; writing needs the atomic conditional create HTTP lacks, so publishing there
+/// is refused). The cloud roots use it, and so does anything else configured by URL (the shared
 /// worker directory, `tds show`).
 ///
 /// # Errors
@@ -232,8 +238,28 @@ pub fn open_store_url(text: &str) -> Result<(Arc<dyn ObjectStore>, String)> {
             // prefix.
             Ok((Arc::new(azure), prefix))
         }
+        "gs" => {
+            let gcs = GoogleCloudStorageBuilder::from_env()
+                .with_url(text)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((Arc::new(gcs), prefix))
+        }
+        "http" | "https" => {
+            // A plain web server (WebDAV for listings): for reading public tables. Writes need
+            // an atomic conditional create, which HTTP stores do not offer, so publishing to one
+            // is refused when the first version is created.
+            let origin = url.origin().ascii_serialization();
+            let http = HttpBuilder::new()
+                .with_url(origin)
+                .with_client_options(ClientOptions::new().with_allow_http(true))
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((Arc::new(http), prefix))
+        }
         other => Err(bad(format!(
-            "scheme `{other}` is not supported (file://, memory://, s3://, az://)"
+            "scheme `{other}` is not supported (file://, memory://, s3://, az://, gs://, \
+             http(s):// for reading)"
         ))),
     }
 }

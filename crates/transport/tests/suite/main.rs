@@ -5,4 +5,5 @@
 mod access;
 mod common;
 mod faults;
+mod http;
 mod sharing;
