@@ -127,6 +127,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pretty_format_batches(&high)?
     );
     assert_eq!(high.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    // The seed's `replica.select(replica.name).where(replica.value > 50).collect()`.
+    let names = replica
+        .select(["name"])
+        .filter("value > 50")
+        .order_by("name", true)
+        .collect()
+        .await?;
+    println!(
+        "select(name).where(value > 50) on the replica:\n{}",
+        pretty_format_batches(&names)?
+    );
+    assert_eq!(names.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
     println!("Tables in bob's home: {:?}", bob.list_tables("").await?);
     Ok(())
 }

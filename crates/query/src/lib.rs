@@ -11,6 +11,7 @@
 //! * [`ViewProgram`] and [`LiveView`]: the catalog's views (a base, computed columns as SQL
 //!   expressions, a filter) as queryable tables and as live tables that tick with their base in
 //!   the same step, re-evaluating only the rows each step changes.
+//! * [`Select`]: seed 000's `t.select(…).where(…).collect()` as a builder over one table.
 //! * [`update_where`] and [`delete_where`]: SQL `SET` expressions and `WHERE` predicates on
 //!   local tables, as one storage version each.
 //!
@@ -30,6 +31,7 @@ mod live;
 mod live_view;
 mod mutate;
 mod pushdown;
+mod select;
 mod stored;
 mod view;
 
@@ -38,6 +40,7 @@ pub use error::{QueryError, Result};
 pub use live::LiveSource;
 pub use live_view::LiveView;
 pub use mutate::{Mutation, delete_where, update_where};
+pub use select::Select;
 pub use stored::StoredTable;
 pub use view::ViewProgram;
 

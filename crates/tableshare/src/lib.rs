@@ -46,11 +46,13 @@
 
 mod error;
 mod home;
+mod select;
 mod session;
 mod shared_table;
 
 pub use error::{Error, Result};
 pub use home::worker_directory;
+pub use select::Select;
 pub use session::Tableshare;
 pub use shared_table::SharedTable;
 

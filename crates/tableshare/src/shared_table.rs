@@ -13,12 +13,13 @@ use tableshare_storage::{ScanOptions, Table};
 use tableshare_transport::{TransferReport, Transport};
 
 use crate::error::Result;
+use crate::select::Select;
 
 /// A table of the local catalog (writable, a replica, or a read-only version) with the
 /// sharing methods of seed 000. Dereferences to the storage [`Table`].
 #[derive(Debug)]
 pub struct SharedTable {
-    table: Table,
+    table: Arc<Table>,
     transport: Arc<Transport>,
 }
 
@@ -32,7 +33,10 @@ impl Deref for SharedTable {
 
 impl SharedTable {
     pub(crate) fn new(table: Table, transport: Arc<Transport>) -> Self {
-        Self { table, transport }
+        Self {
+            table: Arc::new(table),
+            transport,
+        }
     }
 
     /// The storage table.
@@ -40,9 +44,46 @@ impl SharedTable {
         &self.table
     }
 
-    /// Gives up the sharing methods and keeps the storage table.
-    pub fn into_table(self) -> Table {
+    /// Gives up the sharing methods and keeps the storage table (shared: a [`Select`] running
+    /// on it may hold it too).
+    pub fn into_table(self) -> Arc<Table> {
         self.table
+    }
+
+    /// Seed 000's `t.select(…).where(…).collect()`: a query over this table at its latest
+    /// version; choose columns, then add `.filter("SQL")`, `.order_by(column, ascending)`,
+    /// `.limit(n)` and `.collect()` the rows. Projection, filter and limit reach the streaming
+    /// scan, so the table is never read whole for it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{Int64Array, RecordBatch, StringArray};
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # use tableshare::{TableSchema, Tableshare};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let home = tempfile::tempdir()?;
+    /// let ts = Tableshare::open(home.path())?;
+    /// # let schema = Arc::new(Schema::new(vec![
+    /// #     Field::new("name", DataType::Utf8, false),
+    /// #     Field::new("value", DataType::Int64, false),
+    /// # ]));
+    /// let t = ts.create_table("films", &TableSchema::unpartitioned(schema.clone())?).await?;
+    /// # t.insert(&RecordBatch::try_new(schema, vec![
+    /// #     Arc::new(StringArray::from(vec!["a", "b", "c"])),
+    /// #     Arc::new(Int64Array::from(vec![5, 20, 30])),
+    /// # ])?).await?;
+    /// let rows = t.select(["name"]).filter("value > 10").limit(10).collect().await?;
+    /// assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn select<I, S>(&self, columns: I) -> Select
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Select::new(Arc::clone(&self.table)).columns(columns)
     }
 
     /// Sends the versions the cloud lacks (this table must have been published). The handle
