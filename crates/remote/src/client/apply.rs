@@ -81,12 +81,16 @@ pub(crate) fn reset_snapshot(received: Received) -> Result<Snapshot, CoreError> 
     Snapshot::from_batches(table_schema, received.step, received.added)
 }
 
-/// One update replacing the table by `snapshot`'s rows.
+/// One update replacing the table by `snapshot`'s rows: its chunks as they are (no copy of the
+/// rows; the local table's chunks become slices of them).
 pub(crate) fn reset_update(snapshot: &Snapshot) -> Result<TableUpdate, CoreError> {
-    let batch = snapshot.concat()?;
+    let chunks: Vec<RecordBatch> = snapshot.chunks().map(|c| c.batch().clone()).collect();
+    let schema = chunks
+        .first()
+        .map_or_else(|| snapshot.schema().arrow().clone(), RecordBatch::schema);
     Ok(TableUpdate::reset(
         snapshot.step(),
-        AddedRows::new(snapshot.key_vec(), batch)?,
+        AddedRows::from_chunks(schema, snapshot.key_vec(), chunks)?,
     ))
 }
 
