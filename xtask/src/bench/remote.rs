@@ -4,7 +4,9 @@
 //! pyarrow.flight's `do_get` from a pyarrow Flight server holding the same table
 //! (`xtask/bench/flight_peers.py`; both servers run for the whole run, the clients alternate
 //! within each round, each a process of its own), the largest append rate ten subscribers keep
-//! up with, and the worker's CPU and memory per subscriber with fifty.
+//! up with, and the worker's CPU and memory per subscriber with fifty. Deephaven Community runs
+//! beside ours in the same run (`deephaven`): the latency through its URIs, in rounds alternating
+//! with ours, and its Python client's snapshot of the same big table within each snapshot round.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -17,6 +19,10 @@ use serde_json::Value;
 use super::Samples;
 use super::report::{ms, secs, series, stat};
 use super::sides::{build_bench, json_output};
+
+// A child of this module (it uses `Server`); the file sits beside this one.
+#[path = "deephaven.rs"]
+mod deephaven;
 
 /// The name of this report's generated section of docs/performance.md.
 pub(super) const SECTION: &str = "remote";
@@ -31,6 +37,12 @@ pub(super) struct RemoteSizes {
     cost_seconds: f64,
     cost_subscribers: u64,
     cost_rate: u64,
+    /// Rounds of the latency workload, ours and Deephaven's two settings alternating.
+    latency_rounds: u64,
+    /// One-row appends of each Deephaven latency run (ours always makes 10,000).
+    deephaven_updates: u64,
+    /// Deephaven's short update cycle (and Barrage update interval), in ms.
+    deephaven_cycle_ms: u64,
 }
 
 pub(super) const FULL: RemoteSizes = RemoteSizes {
@@ -44,6 +56,9 @@ pub(super) const FULL: RemoteSizes = RemoteSizes {
     cost_seconds: 10.0,
     cost_subscribers: 50,
     cost_rate: 50_000,
+    latency_rounds: 3,
+    deephaven_updates: 10_000,
+    deephaven_cycle_ms: 5,
 };
 
 pub(super) const QUICK: RemoteSizes = RemoteSizes {
@@ -55,6 +70,9 @@ pub(super) const QUICK: RemoteSizes = RemoteSizes {
     cost_seconds: 2.0,
     cost_subscribers: 50,
     cost_rate: 10_000,
+    latency_rounds: 1,
+    deephaven_updates: 1_000,
+    deephaven_cycle_ms: 5,
 };
 
 /// A server process, stopped (stdin closed, then waited for) when dropped. Its stdout stays
@@ -109,23 +127,37 @@ pub(super) fn run(root: &Path, sizes: &RemoteSizes) -> Result<String> {
     )?;
     let peers = root.join("xtask/bench/flight_peers.py");
 
-    println!("==> commit-to-visibility latency");
-    let output = Command::new(&latency)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("the latency program")?;
-    if !output.status.success() {
-        bail!("the latency program failed ({})", output.status);
+    let deephaven = deephaven::Deephaven::prepare(root)?;
+    let mut latencies = Samples::new();
+    for round in 1..=sizes.latency_rounds {
+        println!(
+            "==> round {round} of {}: commit-to-visibility latency, ours",
+            sizes.latency_rounds
+        );
+        let line = our_latency(&latency)?;
+        println!("{line}");
+        super::record(
+            &mut latencies,
+            deephaven::OURS,
+            &deephaven::parse_ours(&line)?,
+        )?;
+        for (side, cycle_ms, what) in [
+            (deephaven::DEFAULT, 0, "defaults".to_owned()),
+            (
+                deephaven::SHORT,
+                sizes.deephaven_cycle_ms,
+                format!("{} ms cycles", sizes.deephaven_cycle_ms),
+            ),
+        ] {
+            println!("==> round {round}: commit-to-visibility latency, Deephaven, {what}");
+            let measured = deephaven.latency(sizes.deephaven_updates, cycle_ms)?;
+            println!("{measured}");
+            super::record(&mut latencies, side, &measured)?;
+        }
     }
-    let latency_line = String::from_utf8(output.stdout)?
-        .lines()
-        .rfind(|l| l.contains("p50"))
-        .context("the latency program printed no percentiles")?
-        .to_owned();
-    println!("{latency_line}");
 
     println!(
-        "==> starting both servers with the {}-row table",
+        "==> starting the three servers (ours, pyarrow's, Deephaven's) with the {}-row table",
         sizes.rows
     );
     let ours = Server::start(Command::new(&flow).args(["serve", &sizes.rows.to_string()]))?;
@@ -134,10 +166,13 @@ pub(super) fn run(root: &Path, sizes: &RemoteSizes) -> Result<String> {
             .arg(&peers)
             .args(["serve", &sizes.rows.to_string()]),
     )?;
+    let dh_server = deephaven.serve(sizes.rows)?;
+    // The JVM compiles its snapshot path on the first request: one untimed warm-up.
+    json_output(&mut deephaven.get(&dh_server.address)).context("Deephaven warm-up snapshot")?;
     let mut samples = Samples::new();
     for round in 1..=sizes.rounds {
         println!("==> round {round} of {}: snapshots", sizes.rounds);
-        let sides: [(&str, Command); 3] = [
+        let sides: [(&str, Command); 4] = [
             ("ours", {
                 let mut c = Command::new(&flow);
                 c.args(["snapshot", &ours.address]);
@@ -153,14 +188,15 @@ pub(super) fn run(root: &Path, sizes: &RemoteSizes) -> Result<String> {
                 c.arg(&peers).args(["get", &ours.address, "big"]);
                 c
             }),
+            ("deephaven", deephaven.get(&dh_server.address)),
         ];
         for (side, mut command) in sides {
             let measured = json_output(&mut command).with_context(|| format!("{side} snapshot"))?;
             super::record(&mut samples, side, &measured)?;
         }
     }
-    drop((ours, theirs));
-    for side in ["ours", "pyarrow", "pyarrow_from_ours"] {
+    drop((ours, theirs, dh_server));
+    for side in ["ours", "pyarrow", "pyarrow_from_ours", "deephaven"] {
         let rows = series(&samples, side, "rows")?;
         if rows.iter().any(|r| *r as u64 != sizes.rows) {
             bail!("{side} read {rows:?} rows, not {}", sizes.rows);
@@ -190,7 +226,23 @@ pub(super) fn run(root: &Path, sizes: &RemoteSizes) -> Result<String> {
         sizes.cost_rate.to_string(),
     ]))
     .context("cost")?;
-    render(sizes, &latency_line, &samples, &ticking, &cost)
+    render(sizes, &latencies, &samples, &ticking, &cost)
+}
+
+/// One run of our latency program; its line of percentiles.
+fn our_latency(program: &Path) -> Result<String> {
+    let output = Command::new(program)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("the latency program")?;
+    if !output.status.success() {
+        bail!("the latency program failed ({})", output.status);
+    }
+    Ok(String::from_utf8(output.stdout)?
+        .lines()
+        .rfind(|l| l.contains("p50"))
+        .context("the latency program printed no percentiles")?
+        .to_owned())
 }
 
 fn number(value: &Value, key: &str) -> Result<f64> {
@@ -201,7 +253,7 @@ fn number(value: &Value, key: &str) -> Result<f64> {
 
 fn render(
     sizes: &RemoteSizes,
-    latency: &str,
+    latencies: &Samples,
     samples: &Samples,
     ticking: &Value,
     cost: &Value,
@@ -212,17 +264,19 @@ fn render(
         "Command: `cargo xtask bench --only remote`. Everything on loopback, plain TCP, nothing \
          written to disk (no fsync on any side).\n"
     )?;
-    writeln!(
-        out,
-        "Commit-to-visibility (`crates/remote/benches/latency.rs`, our side only; goal p50 under \
-         1 ms, p99 under 5 ms): {latency}.\n"
+    deephaven::render_latency(
+        &mut out,
+        latencies,
+        sizes.latency_rounds,
+        sizes.deephaven_updates,
+        sizes.deephaven_cycle_ms,
     )?;
     writeln!(
         out,
         "Snapshot of the {}-row table (id int64, name utf8, value float64), median of {} \
          rounds (range in brackets), clients alternating within each round, each a process of \
-         its own, connect to the last row in memory; both servers hold the table in memory for \
-         the whole run.\n",
+         its own, connect to the last row in memory; the three servers hold the table in memory \
+         for the whole run (Deephaven's JVM served one untimed warm-up snapshot first).\n",
         sizes.rows, sizes.rounds
     )?;
     writeln!(
@@ -240,6 +294,10 @@ fn render(
         (
             "pyarrow_from_ours",
             "pyarrow.flight `do_get` ← our worker (reference)",
+        ),
+        (
+            "deephaven",
+            "pydeephaven 42.7 `open_table(\"big\").to_arrow()` ← Deephaven 42.7 embedded server",
         ),
     ] {
         let s = stat(samples, side, "s")?;
