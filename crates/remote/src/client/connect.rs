@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use arrow_array::{ArrayRef, RecordBatch};
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{FlightData, FlightDescriptor};
 use arrow_schema::SchemaRef;
@@ -21,7 +23,6 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 use crate::client::ClientConfig;
-use crate::client::decode::{Decoded, IpcDecoder, Payload};
 use crate::directory::worker_label;
 use crate::error::RemoteError;
 use crate::wire::{AUTHORIZATION, Kind, Meta, Request};
@@ -47,8 +48,7 @@ impl Target {
 
 /// One open subscription stream.
 pub(crate) struct Exchange {
-    stream: tonic::Streaming<FlightData>,
-    decoder: IpcDecoder,
+    decoder: FlightDataDecoder,
 }
 
 /// A failure to reach or follow a worker, with whether retrying can help.
@@ -232,9 +232,11 @@ pub(crate) async fn exchange(
         .do_exchange(authorize(outgoing, config))
         .await
         .map_err(|status| from_status(&status, &label, &request.table))?;
+    let stream = response
+        .into_inner()
+        .map(|item| item.map_err(FlightError::from));
     Ok(Exchange {
-        stream: response.into_inner(),
-        decoder: IpcDecoder::default(),
+        decoder: FlightDataDecoder::new(stream),
     })
 }
 
@@ -268,7 +270,7 @@ impl Exchange {
         };
         let mut current: Option<Received> = None;
         loop {
-            let Some(item) = self.stream.next().await else {
+            let Some(item) = self.decoder.next().await else {
                 return match current {
                     None => Ok(None),
                     Some(_) => Err(Failure::retry(RemoteError::WorkerDown {
@@ -278,18 +280,12 @@ impl Exchange {
                     })),
                 };
             };
-            let data = match item {
-                Ok(data) => data,
-                Err(status) => return Err(from_status(&status, worker, table)),
+            let decoded = match item {
+                Ok(decoded) => decoded,
+                Err(FlightError::Tonic(status)) => return Err(from_status(&status, worker, table)),
+                Err(error) => return Err(protocol(error.to_string())),
             };
-            let Some(Decoded {
-                app_metadata: metadata,
-                payload,
-            }) = self.decoder.decode(data).map_err(protocol)?
-            else {
-                // A dictionary, kept by the decoder for the batches that use it.
-                continue;
-            };
+            let metadata = decoded.app_metadata();
             if metadata.is_empty() {
                 // A schema message for the batches that follow.
                 continue;
@@ -300,8 +296,8 @@ impl Exchange {
                 if current.is_some() {
                     return Err(protocol("a step began inside another".into()));
                 }
-                let schema = match &payload {
-                    Payload::Schema(schema) => Some(schema.clone()),
+                let schema = match &decoded.payload {
+                    DecodedPayload::Schema(schema) => Some(schema.clone()),
                     _ => None,
                 };
                 if header.reset && schema.is_none() {
@@ -327,8 +323,8 @@ impl Exchange {
                     header.step, step.step
                 )));
             }
-            let batch = match payload {
-                Payload::Batch(batch) => Some(batch),
+            let batch = match decoded.payload {
+                DecodedPayload::RecordBatch(batch) => Some(batch),
                 _ => None,
             };
             match header.kind {

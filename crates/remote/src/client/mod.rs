@@ -8,7 +8,6 @@
 
 mod apply;
 mod connect;
-mod decode;
 mod driver;
 
 use std::fmt;
