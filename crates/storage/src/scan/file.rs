@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array, new_null_array};
+use arrow_buffer::BooleanBuffer;
 use arrow_schema::{DataType, FieldRef, SchemaRef};
 use arrow_select::filter::FilterBuilder;
 use futures::stream::BoxStream;
@@ -23,6 +24,7 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use tableshare_core::RowSet;
 
 use super::ScanBatch;
+use super::ahead::read_ahead;
 use super::predicate::BoundPredicate;
 use crate::error::{CorruptReason, Result, StorageError};
 use crate::format::manifest::{DataFileEntry, ROW_KEY_COLUMN};
@@ -45,6 +47,10 @@ pub(crate) struct FilePlan {
     pub(crate) keys: Range<u64>,
     /// Rows per decoded batch.
     pub(crate) batch_size: usize,
+    /// Row groups of a file decoded concurrently, each on its own task, the next ones ahead of
+    /// the one being consumed; 0 reads a file's row groups lazily, one after another (a limited
+    /// read, which must not fetch past the row group that completes it).
+    pub(crate) row_groups_ahead: usize,
 }
 
 /// Opens one file of a scan: `None` when the entry, its footer or its statistics show that no
@@ -97,7 +103,7 @@ pub(crate) async fn open_file(
     }
     // Decoded batches hold the roots in ascending order.
     let column_of = |i: usize| roots.binary_search(&(i + 1)).ok();
-    let mut shaper = Shaper {
+    let shaper = Shaper {
         rel: rel.clone(),
         key_range: entry.key_min..=entry.key_max,
         deleted,
@@ -116,19 +122,60 @@ pub(crate) async fn open_file(
         last_key: None,
     };
     let mask = ProjectionMask::roots(metadata.parquet_schema(), roots.iter().copied());
-    let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
-        .with_projection(mask)
-        .with_row_groups(row_groups)
-        .with_batch_size(plan.batch_size)
-        .build()
-        .map_err(|e| from_parquet(&rel, e))?;
-    let shaped = stream
-        .map(move |batch| match batch {
-            Ok(batch) => shaper.shape(&batch),
-            Err(e) => Err(from_parquet(&shaper.rel, e)),
+    let ahead = plan.row_groups_ahead;
+    let batch_size = plan.batch_size;
+    // One stream over some of the file's row groups, shaped.
+    let read = move |groups: Vec<usize>| -> Result<KeyedStream> {
+        let stream =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(reader.clone(), metadata.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(groups)
+                .with_batch_size(batch_size)
+                .build()
+                .map_err(|e| from_parquet(&rel, e))?;
+        let mut shaper = shaper.clone();
+        Ok(stream
+            .map(move |batch| match batch {
+                Ok(batch) => shaper.shape(&batch),
+                Err(e) => Err(from_parquet(&shaper.rel, e)),
+            })
+            .try_filter_map(|b| futures::future::ready(Ok(b)))
+            .boxed())
+    };
+    if ahead == 0 || row_groups.len() == 1 {
+        return Ok(Some(read(row_groups)?));
+    }
+    // Each row group on its own task, `ahead` of them at a time, consumed in file order. Each
+    // group's shaper checks that its keys ascend; `ascending_across` checks it between groups.
+    let rel = dir.rel(&entry.path);
+    let groups = futures::stream::iter(row_groups)
+        .map(move |group| futures::future::ready(read(vec![group]).map(read_ahead)))
+        .buffered(ahead)
+        .try_flatten();
+    Ok(Some(ascending_across(rel, groups.boxed())))
+}
+
+/// Checks that the keys of consecutive batches ascend (each batch's own keys are checked as
+/// it is shaped).
+fn ascending_across(rel: String, stream: KeyedStream) -> KeyedStream {
+    let mut last: Option<u64> = None;
+    stream
+        .map(move |item| {
+            let batch = item?;
+            if let (Some(last), Some(first)) = (last, batch.keys.first())
+                && *first <= last
+            {
+                return Err(StorageError::corrupt(
+                    &rel,
+                    CorruptReason::Inconsistent("row keys are not ascending across row groups"),
+                ));
+            }
+            if let Some(key) = batch.keys.last() {
+                last = Some(*key);
+            }
+            Ok(batch)
         })
-        .try_filter_map(|b| futures::future::ready(Ok(b)));
-    Ok(Some(shaped.boxed()))
+        .boxed()
 }
 
 /// Checks a verified footer against the manifest entry: column count, `_row_key`, row count,
@@ -220,6 +267,7 @@ fn select_row_groups(
 }
 
 /// Turns decoded batches of one file into output batches (see the module docs).
+#[derive(Clone)]
 struct Shaper {
     rel: String,
     key_range: std::ops::RangeInclusive<u64>,
@@ -259,36 +307,60 @@ impl Shaper {
         if let Some(last) = values.last() {
             self.last_key = Some(*last);
         }
-        let mut keep: Vec<bool> = values
-            .iter()
-            .map(|k| self.plan.keys.contains(k) && !self.deleted.contains(*k))
-            .collect();
+        // Which rows to keep, as a bit mask; `None` keeps every row. Checked per row only where
+        // a batch can hold a row to drop: keys outside the wanted range or deleted keys.
+        let mut keep: Option<BooleanBuffer> = match (values.first(), values.last()) {
+            (Some(&first), Some(&last)) => {
+                let wanted = &self.plan.keys;
+                let in_range = wanted.contains(&first) && wanted.contains(&last);
+                let none_deleted = self.deleted.is_empty()
+                    || RowSet::from_range(first..last.saturating_add(1)).is_disjoint(&self.deleted);
+                (!(in_range && none_deleted)).then(|| {
+                    BooleanBuffer::collect_bool(values.len(), |i| {
+                        wanted.contains(&values[i]) && !self.deleted.contains(values[i])
+                    })
+                })
+            }
+            _ => None,
+        };
         for (p, column) in self.plan.predicates.iter().zip(&self.filters) {
             let matches = p.evaluate(batch.column(*column))?;
-            for (i, keep) in keep.iter_mut().enumerate() {
-                *keep &= matches.is_valid(i) && matches.value(i);
-            }
+            // A null comparison (a null value) does not match.
+            let matched = match matches.nulls() {
+                Some(nulls) => matches.values() & nulls.inner(),
+                None => matches.values().clone(),
+            };
+            keep = Some(match keep {
+                Some(keep) => &keep & &matched,
+                None => matched,
+            });
         }
-        let rows = keep.iter().filter(|k| **k).count();
+        let rows = keep
+            .as_ref()
+            .map_or(values.len(), BooleanBuffer::count_set_bits);
         if rows == 0 {
             return Ok(None);
         }
         let all = rows == values.len();
-        let kept_keys: Vec<u64> = values
-            .iter()
-            .zip(&keep)
-            .filter_map(|(k, keep)| keep.then_some(*k))
-            .collect();
-        let filter = FilterBuilder::new(&BooleanArray::from(keep))
-            .optimize()
-            .build();
+        let (kept_keys, filter) = match keep {
+            Some(keep) if !all => {
+                let kept: Vec<u64> = keep.set_indices().map(|i| values[i]).collect();
+                let filter = FilterBuilder::new(&BooleanArray::new(keep, None))
+                    .optimize()
+                    .build();
+                (kept, Some(filter))
+            }
+            _ => (values.to_vec(), None),
+        };
         let mut columns = Vec::with_capacity(self.outputs.len());
         for ((_, field), source) in self.plan.columns.iter().zip(&self.outputs) {
             let column = match source {
-                Some(i) if all => Arc::clone(batch.column(*i)),
-                Some(i) => filter
-                    .filter(batch.column(*i))
-                    .map_err(StorageError::arrow("dropping deleted or filtered rows"))?,
+                Some(i) => match &filter {
+                    None => Arc::clone(batch.column(*i)),
+                    Some(filter) => filter
+                        .filter(batch.column(*i))
+                        .map_err(StorageError::arrow("dropping deleted or filtered rows"))?,
+                },
                 None => new_null_array(field.data_type(), rows),
             };
             columns.push(column);
@@ -303,5 +375,45 @@ impl Shaper {
             keys: kept_keys,
             batch,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Int64Array;
+
+    fn batch(keys: &[u64]) -> Result<ScanBatch> {
+        let column: ArrayRef =
+            Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| *k as i64)));
+        Ok(ScanBatch {
+            keys: keys.to_vec(),
+            batch: RecordBatch::try_from_iter([("v", column)]).unwrap(),
+        })
+    }
+
+    /// Guards the check between row groups decoded on separate tasks: each group's shaper
+    /// sees only its own keys, so a file whose second row group repeats or precedes keys of
+    /// the first must still be reported as corrupt, naming the file.
+    #[tokio::test]
+    async fn keys_must_ascend_across_row_groups() {
+        let good = futures::stream::iter(vec![batch(&[1, 2]), batch(&[3, 9]), batch(&[])]);
+        let read: Vec<ScanBatch> = ascending_across("f.parquet".into(), good.boxed())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 3);
+        for second in [[2, 3], [0, 1]] {
+            let bad = futures::stream::iter(vec![batch(&[1, 2]), batch(&[]), batch(&second)]);
+            let err = ascending_across("f.parquet".into(), bad.boxed())
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StorageError::Corrupt { .. })
+                    && err.to_string().contains("f.parquet"),
+                "{err}"
+            );
+        }
     }
 }

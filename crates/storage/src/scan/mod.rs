@@ -47,6 +47,11 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 /// How many runs of files ahead of the one being consumed an unlimited scan reads concurrently.
 const RUNS_AHEAD: usize = 4;
 
+/// How many row groups of one file an unlimited scan decodes concurrently, each on its own
+/// task (see `file::open_file`). Runs ahead alone leave the cores idle once their buffers
+/// fill: only the run being consumed makes progress, one row group after another.
+const ROW_GROUPS_AHEAD: usize = 3;
+
 /// What a streaming scan reads: columns, filters, key range, row limit and batch size.
 ///
 /// The default reads every column of every live row in batches of [`DEFAULT_BATCH_SIZE`].
@@ -253,6 +258,11 @@ pub(crate) fn scan_stream(
         predicates,
         keys: options.keys.clone(),
         batch_size: options.batch_size,
+        row_groups_ahead: if options.limit.is_some() {
+            0
+        } else {
+            ROW_GROUPS_AHEAD
+        },
     });
     let runs = if options.limit == Some(0) || options.keys.is_empty() {
         Vec::new()
