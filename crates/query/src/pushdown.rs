@@ -4,8 +4,10 @@
 //! predicate (docs/format.md). Only the simple shape statistics can answer is translated:
 //! `column <op> literal` (or `literal <op> column`) with `=`, `<`, `<=`, `>`, `>=`, on a column
 //! whose type the predicate supports with a literal of the same kind. Everything else is left to
-//! DataFusion, which re-applies every filter anyway (providers report pushdown as inexact), so a
-//! translation may only ever prune rows that the full filter would also reject.
+//! DataFusion, which re-applies every filter storage does not answer exactly, so a translation may
+//! only ever prune rows that the full filter would also reject. A filter whose every part
+//! translates with a literal of its column's own type is answered by storage exactly (`exact`),
+//! and DataFusion does not evaluate it a second time.
 
 use arrow_schema::{DataType, Schema};
 use datafusion::common::ScalarValue;
@@ -19,6 +21,31 @@ pub(crate) fn predicates(filter: &Expr, schema: &Schema) -> Vec<Predicate> {
         .into_iter()
         .filter_map(|part| translate(part, schema))
         .collect()
+}
+
+/// Whether storage alone answers `filter` exactly, so DataFusion need not re-apply it: every
+/// `AND`ed part translates, each with a literal of exactly its column's type (no widening or
+/// rounding between them). Storage then keeps a row only where every comparison is true, with
+/// the arrow comparison kernels DataFusion's own filter uses (a null compares as not true;
+/// floats in IEEE total order), so both keep the same rows.
+pub(crate) fn exact(filter: &Expr, schema: &Schema) -> bool {
+    datafusion::logical_expr::utils::split_conjunction(filter)
+        .into_iter()
+        .all(|part| {
+            let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = part else {
+                return false;
+            };
+            let (column, value) = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
+                    (c, v)
+                }
+                _ => return false,
+            };
+            translate(part, schema).is_some()
+                && schema
+                    .field_with_name(&column.name)
+                    .is_ok_and(|f| *f.data_type() == value.data_type())
+        })
 }
 
 /// `expr` as one storage predicate, if it has the supported shape.
@@ -78,8 +105,15 @@ fn literal_for(column: &DataType, value: &ScalarValue) -> Option<Literal> {
         V::UInt32(Some(v)) if integer_column => Some(Literal::UInt(u64::from(*v))),
         V::UInt64(Some(v)) if integer_column => Some(Literal::UInt(*v)),
         // Float32 literals only for Float32 columns: storage rounds a literal to the column.
-        V::Float32(Some(v)) if matches!(column, T::Float32) => Some(Literal::Float(f64::from(*v))),
-        V::Float64(Some(v)) if matches!(column, T::Float64) => Some(Literal::Float(*v)),
+        // Never a zero: storage compares floats in IEEE total order, where -0.0 < 0.0, but
+        // DataFusion holds -0.0 = 0.0, so `value >= 0.0` would drop its -0.0 rows (and prune
+        // row groups on them). Total order agrees with DataFusion for every other literal.
+        V::Float32(Some(v)) if matches!(column, T::Float32) && *v != 0.0 => {
+            Some(Literal::Float(f64::from(*v)))
+        }
+        V::Float64(Some(v)) if matches!(column, T::Float64) && *v != 0.0 => {
+            Some(Literal::Float(*v))
+        }
         V::Utf8(Some(v)) | V::LargeUtf8(Some(v)) | V::Utf8View(Some(v))
             if matches!(column, T::Utf8 | T::LargeUtf8) =>
         {
@@ -125,6 +159,9 @@ mod tests {
         check(col("id").not_eq(lit(5i64)), None);
         check(col("value").lt(lit(2i64)), None);
         check(col("id").lt(lit(2.5f64)), None);
+        // A float zero: storage's total order has -0.0 < 0.0, SQL has them equal.
+        check(col("value").gt_eq(lit(0.0f64)), None);
+        check(col("value").lt(lit(-0.0f64)), None);
         check(col("day").lt(lit(ScalarValue::Date32(Some(3)))), None);
         check((col("id") + lit(1i64)).gt(lit(5i64)), None);
         check(col("id").gt(lit(ScalarValue::Int64(None))), None);

@@ -118,7 +118,9 @@ impl TableProvider for StoredTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if pushdown::predicates(f, &self.schema).is_empty() {
+                if pushdown::exact(f, &self.schema) {
+                    TableProviderFilterPushDown::Exact
+                } else if pushdown::predicates(f, &self.schema).is_empty() {
                     TableProviderFilterPushDown::Unsupported
                 } else {
                     TableProviderFilterPushDown::Inexact

@@ -126,6 +126,114 @@ async fn filters_prune_files_and_stay_exact() {
     );
 }
 
+// Guards exact pushdown: a filter storage answers alone (every part `column op literal` with a
+// literal of the column's own type) is not evaluated again by DataFusion, and it keeps exactly
+// the rows DataFusion's own filter keeps, over nulls, NaN, -0.0 and 0.0; a filter with a part
+// storage cannot evaluate is still re-applied. The reference is the same SQL over a DataFusion
+// in-memory table of the same rows (no pushdown there).
+#[tokio::test]
+async fn exact_filters_run_once_and_agree_with_datafusion() {
+    use datafusion::datasource::MemTable;
+    use datafusion::physical_plan::displayable;
+    let (catalog, _dir) = catalog("memory").unwrap();
+    let rows = RecordBatch::try_new(
+        crate::common::sample_schema(),
+        vec![
+            Arc::new(arrow_array::Int64Array::from_iter_values(0..8)),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                None,
+                Some("b"),
+                Some("c"),
+                None,
+                Some("a"),
+                Some("d"),
+                Some("b"),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                None,
+                Some(f64::NAN),
+                Some(-0.0),
+                Some(0.0),
+                Some(-2.0),
+                None,
+                Some(7.0),
+            ])),
+        ],
+    )
+    .unwrap();
+    let table = sample_table(&catalog, "t", &[]).await;
+    table.insert(&rows).await.unwrap();
+    let ctx = QueryContext::with_catalog(catalog.clone());
+    let memory = MemTable::try_new(rows.schema(), vec![vec![rows]]).unwrap();
+    ctx.register_provider("reference", Arc::new(memory));
+
+    let plan = async |sql: &str| {
+        let frame = ctx.dataframe(sql).await.unwrap();
+        let physical = frame.create_physical_plan().await.unwrap();
+        displayable(physical.as_ref()).indent(true).to_string()
+    };
+    let exact = [
+        "value > 1.0",
+        "value >= -2.0",
+        "value = 1.5",
+        "value < 1.0",
+        "value <= -1.0",
+        "1.5 < value",
+        "id >= 2 AND value < 100.0",
+        "name = 'a'",
+        "name > 'a' AND id < 7",
+    ];
+    let inexact = [
+        "value > 1.0 OR id < 2",
+        "id > 1 AND id % 2 = 0",
+        "id > 1 AND name IS NULL",
+        "id > 0 AND value >= 0.0",
+    ];
+    // Comparisons with a float zero stay with DataFusion, which holds -0.0 = 0.0 where
+    // storage's total order has -0.0 < 0.0.
+    let unpushed = [
+        "value > 0.0",
+        "value >= 0.0",
+        "value = 0.0",
+        "value <= -0.0",
+        "value < 0.0",
+    ];
+    for (filter, pushed_exactly) in exact
+        .iter()
+        .map(|f| (f, true))
+        .chain(inexact.iter().chain(&unpushed).map(|f| (f, false)))
+    {
+        let ours = format!("SELECT id FROM t WHERE {filter} ORDER BY id");
+        let theirs = format!("SELECT id FROM reference WHERE {filter} ORDER BY id");
+        let expected = ints(&ctx.sql(&theirs).await.unwrap(), "id");
+        assert_eq!(
+            ints(&ctx.sql(&ours).await.unwrap(), "id"),
+            expected,
+            "{filter}"
+        );
+        let shown = plan(&ours).await;
+        assert_eq!(
+            !shown.contains("FilterExec"),
+            pushed_exactly,
+            "{filter}:\n{shown}"
+        );
+    }
+    // A limit over an exact filter reaches the scan, and still counts only matching rows.
+    let limited = ctx
+        .sql("SELECT id FROM t WHERE value >= -2.0 LIMIT 2")
+        .await
+        .unwrap();
+    let reference = ints(
+        &ctx.sql("SELECT id FROM reference WHERE value >= -2.0 ORDER BY id")
+            .await
+            .unwrap(),
+        "id",
+    );
+    assert_eq!(ints(&limited, "id"), reference[..2]);
+}
+
 fn quotes_live() -> LiveTable {
     let arrow = Arc::new(Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
