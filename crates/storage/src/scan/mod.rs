@@ -11,8 +11,9 @@
 //! a run are merged by key (`merge`). Streams are lazy: nothing is fetched until the stream is
 //! polled, and a scan with a limit reads one run after another and stops as soon as the limit
 //! is reached. A scan without a limit reads the next few runs ahead on their own tasks
-//! (`ahead`), a bounded number of batches each, so IO and decoding overlap. Memory is bounded
-//! by the batches in flight (one per file of each run being read, plus each run's read-ahead
+//! (`ahead`), a bounded number of batches each, and decodes a few row groups of each file at
+//! once, so IO and decoding overlap and use every core. Memory is bounded by the batches in
+//! flight (those of each file's row groups being read, plus each run's read-ahead
 //! buffer), never by the table.
 
 mod ahead;
