@@ -10,7 +10,7 @@
 //! and DataFusion does not evaluate it a second time.
 
 use arrow_schema::{DataType, Schema};
-use datafusion::common::ScalarValue;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use tableshare_storage::{CompareOp, Literal, Predicate};
 
@@ -32,35 +32,33 @@ pub(crate) fn exact(filter: &Expr, schema: &Schema) -> bool {
     datafusion::logical_expr::utils::split_conjunction(filter)
         .into_iter()
         .all(|part| {
-            let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = part else {
-                return false;
-            };
-            let (column, value) = match (left.as_ref(), right.as_ref()) {
-                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
-                    (c, v)
-                }
-                _ => return false,
-            };
-            translate(part, schema).is_some()
-                && schema
-                    .field_with_name(&column.name)
-                    .is_ok_and(|f| *f.data_type() == value.data_type())
+            comparison(part).is_some_and(|(column, value, _)| {
+                schema.field_with_name(&column.name).is_ok_and(|f| {
+                    *f.data_type() == value.data_type()
+                        && literal_for(f.data_type(), value).is_some()
+                })
+            })
         })
 }
 
 /// `expr` as one storage predicate, if it has the supported shape.
 pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Predicate> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
-        return None;
-    };
-    let (column, value, op) = match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(c), Expr::Literal(v, _)) => (c, v, compare_op(*op)?),
-        (Expr::Literal(v, _), Expr::Column(c)) => (c, v, flipped(compare_op(*op)?)),
-        _ => return None,
-    };
+    let (column, value, op) = comparison(expr)?;
     let field = schema.field_with_name(&column.name).ok()?;
     let literal = literal_for(field.data_type(), value)?;
     Some(Predicate::new(column.name.clone(), op, literal))
+}
+
+/// `expr` as `column op literal` (a `literal op column` flipped), if it has that shape.
+fn comparison(expr: &Expr) -> Option<(&Column, &ScalarValue, CompareOp)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => Some((c, v, compare_op(*op)?)),
+        (Expr::Literal(v, _), Expr::Column(c)) => Some((c, v, flipped(compare_op(*op)?))),
+        _ => None,
+    }
 }
 
 fn compare_op(op: Operator) -> Option<CompareOp> {

@@ -124,6 +124,7 @@ pub(crate) async fn open_file(
     let mask = ProjectionMask::roots(metadata.parquet_schema(), roots.iter().copied());
     let ahead = plan.row_groups_ahead;
     let batch_size = plan.batch_size;
+    let file = rel.clone();
     // One stream over some of the file's row groups, shaped.
     let read = move |groups: Vec<usize>| -> Result<KeyedStream> {
         let stream =
@@ -147,12 +148,11 @@ pub(crate) async fn open_file(
     }
     // Each row group on its own task, `ahead` of them at a time, consumed in file order. Each
     // group's shaper checks that its keys ascend; `ascending_across` checks it between groups.
-    let rel = dir.rel(&entry.path);
     let groups = futures::stream::iter(row_groups)
         .map(move |group| futures::future::ready(read(vec![group]).map(read_ahead)))
         .buffered(ahead)
         .try_flatten();
-    Ok(Some(ascending_across(rel, groups.boxed())))
+    Ok(Some(ascending_across(file, groups.boxed())))
 }
 
 /// Checks that the keys of consecutive batches ascend (each batch's own keys are checked as
