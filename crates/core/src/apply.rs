@@ -80,19 +80,23 @@ pub(crate) fn apply_chunked(
 
     // Added keys up to the last key go to the chunk whose range they fall in (or, between two
     // chunks, the left one); keys past the last key become new tail chunks.
-    let added = update.added().keys();
+    // Searched as they are held (runs stay runs: the tail of a large step is never written out).
+    let added = update.added().key_buffer();
     let tail_from = chunks
         .last()
-        .map_or(0, |last| added.partition_point(|k| *k <= last.last_key()));
+        .map_or(0, |last| added.partition_point(|k| k <= last.last_key()));
     let mut start = 0;
     while let Some(key) = added.get(start).filter(|_| start < tail_from) {
         let index = chunks
-            .partition_point(|chunk| chunk.first_key() <= *key)
+            .partition_point(|chunk| chunk.first_key() <= key)
             .saturating_sub(1);
         let end = match chunks.get(index + 1) {
             Some(next) => {
                 let limit = next.first_key();
-                start + added[start..tail_from].partition_point(|k| *k < limit)
+                start
+                    + added
+                        .slice(start, tail_from - start)
+                        .partition_point(|k| k < limit)
             }
             None => tail_from,
         };
@@ -113,7 +117,7 @@ pub(crate) fn apply_chunked(
         }
     }
     // The tail as the update's own batches (slices, no copy), each a chunk or more.
-    let key_buffer = update.added().key_buffer();
+    let key_buffer = added;
     let mut at = tail_from;
     for piece in update.added().slices(tail_from..added.len()) {
         let len = piece.num_rows();
@@ -151,7 +155,7 @@ fn rebuild(
             let change_keys = change.keys().get(range.clone()).unwrap_or_default();
             let values = change.values().slice(range.start, range.len());
             if let Some(column) = columns.get_mut(index) {
-                *column = overlay(column, &keys, change_keys, &values)?;
+                *column = overlay(column, keys.as_slice(), change_keys, &values)?;
             }
         }
         batch_with_rows(schema.clone(), columns, keys.len())?
@@ -161,9 +165,10 @@ fn rebuild(
         (keys, batch)
     } else {
         let added = update.added();
-        let added_keys = added.keys().get(edit.added.clone()).unwrap_or_default();
+        let added_keys = added.key_buffer().slice(edit.added.start, edit.added.len());
+        let added_keys = added_keys.as_slice();
         let added_batch = added.rows_batch(edit.added.clone())?;
-        let (merged, plan) = merge_keys(&keys, added_keys);
+        let (merged, plan) = merge_keys(keys.as_slice(), added_keys);
         let batch = merge_batches(&batch, &added_batch, &plan)?;
         (Keys::from(merged), batch)
     };

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::ScalarBuffer;
 
 use crate::error::Result;
 use crate::kernels::{Merge, merge_batches};
@@ -118,9 +117,7 @@ pub struct Chunk {
     batch: RecordBatch,
 }
 
-/// Row keys in a shared buffer: a chunk's keys may be a zero-copy slice of the keys of the update
-/// that added them, as its batch is a slice of the update's rows.
-pub(crate) type Keys = ScalarBuffer<RowKey>;
+pub(crate) use crate::keys::Keys;
 
 impl Chunk {
     /// From keys and rows the caller guarantees to fit (ascending, one key per row, non-empty,
@@ -129,9 +126,28 @@ impl Chunk {
         Self { keys, batch }
     }
 
-    /// The keys, ascending.
+    /// The keys, ascending, as a slice. A chunk whose keys are runs of consecutive keys (a
+    /// data-service location, a remote snapshot) writes them out on the first call and keeps
+    /// them; [`key_ranges`](Self::key_ranges) and [`key_at`](Self::key_at) never do.
     pub fn keys(&self) -> &[RowKey] {
-        &self.keys
+        self.keys.as_slice()
+    }
+
+    /// The keys as ranges of consecutive keys, ascending (the key u64::MAX, which no range can
+    /// hold, is left out).
+    pub fn key_ranges(&self) -> Vec<std::ops::Range<RowKey>> {
+        self.keys.ranges()
+    }
+
+    /// The keys of rows `rows` of the chunk (positions, in range) as a set, without writing
+    /// out keys held as runs.
+    pub fn key_set_of(&self, rows: std::ops::Range<usize>) -> crate::RowSet {
+        self.keys.slice(rows.start, rows.len()).to_set()
+    }
+
+    /// The key of row `offset` of the chunk.
+    pub fn key_at(&self, offset: usize) -> Option<RowKey> {
+        self.keys.get(offset)
     }
 
     /// The keys, shared.
@@ -151,12 +167,12 @@ impl Chunk {
 
     /// The smallest key (chunks are never empty).
     pub fn first_key(&self) -> RowKey {
-        self.keys.first().copied().unwrap_or_default()
+        self.keys.first().unwrap_or_default()
     }
 
     /// The largest key.
     pub fn last_key(&self) -> RowKey {
-        self.keys.last().copied().unwrap_or_default()
+        self.keys.last().unwrap_or_default()
     }
 
     /// Rows `offset..offset + len` (in range): keys and batch are zero-copy slices.
@@ -230,7 +246,15 @@ impl ChunkListBuilder {
 
 /// One chunk with the rows of `left` followed by those of `right` (whose keys follow).
 fn merge(left: &Chunk, right: &Chunk) -> Result<Chunk> {
-    let keys: Keys = left.keys.iter().chain(right.keys.iter()).copied().collect();
+    let keys = if let (Some(end), Some(start)) = (left.keys.last(), right.keys.first())
+        && matches!((&left.keys, &right.keys), (Keys::Runs(_), Keys::Runs(_)))
+    {
+        // Two run chunks stay runs (and join where they touch).
+        let _ = (end, start);
+        Keys::from_runs(left.keys.ranges().into_iter().chain(right.keys.ranges()))
+    } else {
+        left.keys.iter().chain(right.keys.iter()).collect()
+    };
     let batch = merge_batches(&left.batch, &right.batch, &Merge::Concat)?;
     Ok(Chunk { keys, batch })
 }

@@ -99,6 +99,7 @@ mod error;
 mod fit;
 mod history;
 mod kernels;
+mod keys;
 mod live;
 mod row_set;
 mod schema;

@@ -526,7 +526,7 @@ impl LiveTable {
             update
         };
         let (next, stats) = current.apply_counted(&update)?;
-        let next_key = match update.added().keys().last() {
+        let next_key = match update.added().key_buffer().last() {
             Some(last) => next_key.max(last.saturating_add(1)),
             None => next_key,
         };

@@ -127,6 +127,36 @@ impl RowSet {
         }
     }
 
+    /// The keys as ranges of consecutive keys, ascending: as many ranges as the set has runs,
+    /// so a set of a few dense ranges yields a few ranges without writing out its keys. O(n).
+    ///
+    /// ```
+    /// use tableshare_core::RowSet;
+    ///
+    /// let set: RowSet = [1, 2, 3, 7, 8, 20].into_iter().collect();
+    /// assert_eq!(set.ranges(), vec![1..4, 7..9, 20..21]);
+    /// ```
+    pub fn ranges(&self) -> Vec<Range<RowKey>> {
+        match (self.min(), self.max()) {
+            // (A key of u64::MAX cannot end a range: it is left out, so a caller counting
+            // the ranges' keys sees one fewer than `len`.)
+            (Some(min), Some(max)) if max - min + 1 == self.len() => {
+                return std::iter::once(min..max.saturating_add(1)).collect();
+            }
+            (None, _) | (_, None) => return Vec::new(),
+            _ => {}
+        }
+        let mut ranges: Vec<Range<RowKey>> = Vec::new();
+        for key in self.0.iter() {
+            match ranges.last_mut() {
+                Some(last) if last.end == key && key < RowKey::MAX => last.end += 1,
+                _ if key < RowKey::MAX => ranges.push(key..key + 1),
+                _ => {}
+            }
+        }
+        ranges
+    }
+
     /// Keys in either set.
     pub fn union(&self, other: &RowSet) -> RowSet {
         RowSet(&self.0 | &other.0)

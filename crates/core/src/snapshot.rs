@@ -165,6 +165,74 @@ impl Snapshot {
         Ok(Self::from_chunks(schema, step, bounds, chunks))
     }
 
+    /// As [`from_batches`](Self::from_batches), with each part's keys given as ranges of
+    /// consecutive keys (ascending, not overlapping, and after the previous part's). The keys
+    /// are held as the ranges: a 10,000,000-row snapshot whose keys are a few ranges holds a
+    /// few words of keys, not 80 MB.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{Int64Array, RecordBatch};
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use tableshare_core::{Snapshot, TableSchema};
+    ///
+    /// let arrow = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    /// let part = |v: Vec<i64>| RecordBatch::try_new(arrow.clone(), vec![Arc::new(Int64Array::from(v))]);
+    /// let schema = TableSchema::from_arrow(&arrow)?;
+    /// let snapshot = Snapshot::from_ranged_batches(
+    ///     schema,
+    ///     1,
+    ///     [(vec![0..2], part(vec![10, 20])?), (vec![5..6, 9..10], part(vec![30, 40])?)],
+    /// )?;
+    /// assert_eq!(snapshot.key_vec(), vec![0, 1, 5, 9]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::KeysNotAscending`] for a range that does not start after the one before it
+    /// (in this part or the previous), [`CoreError::RowCountMismatch`] when a part's ranges do
+    /// not hold one key per row, or an error naming a column that does not fit the schema.
+    pub fn from_ranged_batches(
+        schema: TableSchema,
+        step: Step,
+        parts: impl IntoIterator<Item = (Vec<Range<RowKey>>, RecordBatch)>,
+    ) -> Result<Self> {
+        let bounds = ChunkBounds::default();
+        let mut chunks = Vec::new();
+        let mut last: Option<RowKey> = None;
+        let mut position = 0usize;
+        for (ranges, batch) in parts {
+            let mut count = 0usize;
+            for range in &ranges {
+                if range.start > range.end || last.is_some_and(|prev| range.start <= prev) {
+                    return Err(CoreError::KeysNotAscending {
+                        position: position + count,
+                        previous: last.unwrap_or(range.start),
+                        key: range.start.min(range.end),
+                    });
+                }
+                if !range.is_empty() {
+                    last = Some(range.end - 1);
+                    count += usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+                }
+            }
+            if count != batch.num_rows() {
+                return Err(CoreError::RowCountMismatch {
+                    keys: count,
+                    rows: batch.num_rows(),
+                });
+            }
+            position += count;
+            if count == 0 {
+                continue;
+            }
+            let batch = conform_batch(schema.arrow(), &batch)?;
+            chunks.extend(cut(Keys::from_runs(ranges), batch, bounds));
+        }
+        Ok(Self::from_chunks(schema, step, bounds, chunks))
+    }
+
     /// Assembles a snapshot from chunks that are already in key order and fit `bounds`.
     pub(crate) fn from_chunks(
         schema: TableSchema,
@@ -265,6 +333,19 @@ impl Snapshot {
         })
     }
 
+    /// The rows as batches of at most `max_rows` rows (at least 1), in key order, without their
+    /// keys: as [`batches`](Self::batches), for readers that want only the values (a chunk's
+    /// keys held as runs are never written out here).
+    pub fn row_batches(&self, max_rows: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+        let max_rows = max_rows.max(1);
+        self.chunks.iter().flat_map(move |chunk| {
+            let rows = chunk.num_rows();
+            (0..rows)
+                .step_by(max_rows)
+                .map(move |offset| chunk.batch().slice(offset, max_rows.min(rows - offset)))
+        })
+    }
+
     /// The rows at positions `positions` (clamped to the table) in key order, as zero-copy
     /// slices of the chunks they fall in, each with its keys: a viewport or a page without a
     /// scan. Finding the first chunk is O(log n); each further chunk in the range is O(1).
@@ -295,7 +376,7 @@ impl Snapshot {
     pub fn keys(&self) -> impl Iterator<Item = RowKey> + '_ {
         self.chunks
             .iter()
-            .flat_map(|chunk| chunk.keys().iter().copied())
+            .flat_map(|chunk| chunk.shared_keys().iter())
     }
 
     /// The row keys, ascending, collected: O(table).
@@ -309,7 +390,7 @@ impl Snapshot {
     pub fn to_key_set(&self) -> RowSet {
         let mut set = RowSet::new();
         for chunk in self.chunks.iter() {
-            set.union_with(&RowSet::from_ascending_unchecked(chunk.keys()));
+            set.union_with(&chunk.shared_keys().to_set());
         }
         set
     }
@@ -334,7 +415,7 @@ impl Snapshot {
     pub fn position_of(&self, key: RowKey) -> Option<usize> {
         let index = self.chunk_for(key);
         let chunk = self.chunks.get(index)?;
-        let offset = chunk.keys().binary_search(&key).ok()?;
+        let offset = chunk.shared_keys().position(key)?;
         Some(self.starts.get(index)? + offset)
     }
 
@@ -346,10 +427,7 @@ impl Snapshot {
         }
         let index = self.starts.partition_point(|start| *start <= position) - 1;
         let chunk = self.chunks.get(index)?;
-        chunk
-            .keys()
-            .get(position - self.starts.get(index)?)
-            .copied()
+        chunk.key_at(position - self.starts.get(index)?)
     }
 
     /// Whether the table holds `key`. O(log n).
@@ -459,7 +537,7 @@ impl Snapshot {
             });
         }
         let update = update.clone().conform(self.schema.arrow())?;
-        update.validate_with(|key| self.contains_key(key))?;
+        update.validate_with(self.last_key(), |key| self.contains_key(key))?;
         let (chunks, stats) = apply_chunked(self, &update)?;
         let snapshot = Self::from_chunks(self.schema.clone(), update.step(), self.bounds, chunks);
         Ok((snapshot, stats))
@@ -467,15 +545,15 @@ impl Snapshot {
 }
 
 /// Cuts `keys`/`batch` into chunks of at most `bounds.max_rows()` rows (zero-copy slices).
-fn cut(keys: Vec<RowKey>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Chunk>> {
+fn cut(keys: impl Into<Keys>, batch: RecordBatch, bounds: ChunkBounds) -> Vec<Arc<Chunk>> {
+    let keys: Keys = keys.into();
     let rows = keys.len();
     if rows == 0 {
         return Vec::new();
     }
     if rows <= bounds.max_rows() {
-        return vec![Arc::new(Chunk::new_unchecked(Keys::from(keys), batch))];
+        return vec![Arc::new(Chunk::new_unchecked(keys, batch))];
     }
-    let keys = Keys::from(keys);
     let size = bounds.max_rows();
     (0..rows)
         .step_by(size)
@@ -517,7 +595,7 @@ impl PartialEq for Snapshot {
         let (mut at_a, mut at_b) = (0, 0);
         while let (Some(chunk_a), Some(chunk_b)) = (a, b) {
             let len = (chunk_a.num_rows() - at_a).min(chunk_b.num_rows() - at_b);
-            if chunk_a.keys().get(at_a..at_a + len) != chunk_b.keys().get(at_b..at_b + len)
+            if chunk_a.shared_keys().slice(at_a, len) != chunk_b.shared_keys().slice(at_b, len)
                 || chunk_a.batch().slice(at_a, len) != chunk_b.batch().slice(at_b, len)
             {
                 return false;

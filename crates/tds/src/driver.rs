@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
 use tableshare_core::{LiveTable, LiveTableOptions};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
@@ -75,8 +76,19 @@ pub(crate) async fn start<B: TableDataServiceBackend>(
         let entries = caller
             .table_locations(&spec.key, &driver.layout.schemas)
             .await?;
-        for (location, values) in entries {
-            let size = caller.table_location_size(&spec.key, &location).await?;
+        // The sizes are asked `concurrency` at once (a Parquet location's size is a footer
+        // read), and taken in the order the backend listed the locations.
+        let key = &spec.key;
+        let locations: Vec<B::LocationKey> = entries.iter().map(|(l, _)| l.clone()).collect();
+        let sizes: Vec<u64> = futures::stream::iter(
+            locations
+                .into_iter()
+                .map(|location| async move { caller.table_location_size(key, &location).await }),
+        )
+        .buffered(shared.options.concurrency)
+        .try_collect()
+        .await?;
+        for ((location, values), size) in entries.into_iter().zip(sizes) {
             let index = driver.add_location(location, values, "table_locations")?;
             driver.layout.resize(index, size, "table_location_size")?;
         }

@@ -247,43 +247,21 @@ impl<B: TableDataServiceBackend> Layout<B> {
         if plans.is_empty() {
             return Ok(None);
         }
-        // The step's keys are known before its rows: they are written on a blocking thread
-        // while the rows are fetched and decoded (a large step's keys are a large fresh
-        // allocation, which would otherwise be a serial tail after the last row arrives).
-        let key_ranges: Vec<Range<u64>> = plans
+        // The step's keys are one range per location (plans are in location order, so the
+        // ranges ascend): held as ranges, a step of millions of rows costs no key memory.
+        let key_ranges: Vec<Range<RowKey>> = plans
             .iter()
             .map(|(index, _, added, _)| {
                 let base = (*index as u64) << LOCATION_KEY_BITS;
                 base + added.start..base + added.end
             })
             .collect();
-        let keys_of = move || -> Vec<RowKey> {
-            let total: u64 = key_ranges.iter().map(|r| r.end - r.start).sum();
-            let mut keys = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-            for range in key_ranges {
-                keys.extend(range);
-            }
-            keys
-        };
-        let keys_job = tokio::runtime::Handle::try_current()
-            .ok()
-            .map(|runtime| runtime.spawn_blocking(keys_of.clone()));
         let batches = try_join_all(
             plans
                 .iter()
                 .map(|(index, _, added, _)| self.rows(shared, *index, added.clone())),
         )
         .await?;
-        let whole_keys = match keys_job {
-            Some(job) => job.await.map_err(|error| {
-                contract(
-                    &self.context,
-                    "column_values",
-                    format!("the step's keys were not made: {error}"),
-                )
-            })?,
-            None => keys_of(),
-        };
         let arrow = self.schema.arrow().clone();
         let mut whole_removed = RowSet::new();
         let mut parts = Vec::with_capacity(plans.len());
@@ -298,7 +276,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
                 .get(index)
                 .is_some_and(|location| location.constituent.is_some());
             if constituent {
-                let rows = AddedRows::from_chunks(arrow.clone(), keys.collect(), batch.clone())
+                let rows = AddedRows::from_key_ranges(arrow.clone(), [keys], batch.clone())
                     .map_err(|e| self.refused(e))?;
                 let part =
                     TableUpdate::new(0, removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
@@ -311,7 +289,7 @@ impl<B: TableDataServiceBackend> Layout<B> {
         // The whole table's step holds every location's pages as they are: no copy.
         let chunks: Vec<RecordBatch> = batches.into_iter().flatten().collect();
         let rows =
-            AddedRows::from_chunks(arrow, whole_keys, chunks).map_err(|e| self.refused(e))?;
+            AddedRows::from_key_ranges(arrow, key_ranges, chunks).map_err(|e| self.refused(e))?;
         let whole =
             TableUpdate::new(0, whole_removed, rows, Vec::new()).map_err(|e| self.refused(e))?;
         Ok(Some(Step { whole, parts }))

@@ -350,3 +350,65 @@ fn from_batches_builds_the_table_part_by_part() {
     short[0].0.pop();
     assert!(Snapshot::from_batches(schema(), 3, short).is_err());
 }
+
+// Guards keys held as ranges: a snapshot built from ranges equals the one built from the same
+// keys one by one, answers positions and key sets from the ranges, gives them back unchanged
+// as the rows of a reset, and ranges that overlap (within a part or across parts) or do not
+// count the rows are refused.
+#[test]
+#[allow(clippy::single_range_in_vec_init, reason = "a part's keys given as one range")]
+fn ranged_snapshots_equal_their_keys() {
+    let rows: Vec<Row> = (0..10)
+        .map(|i| {
+            let key = if i < 6 { 100 + i } else { 200 + i };
+            (key, i as i64, Some("x"), Some(i as f64))
+        })
+        .collect();
+    let plain = snapshot(3, &rows);
+    let all = batch(&rows);
+    let ranged = Snapshot::from_ranged_batches(
+        plain.schema().clone(),
+        3,
+        [
+            (vec![100..104], all.slice(0, 4)),
+            (vec![104..106, 206..210], all.slice(4, 6)),
+        ],
+    )
+    .unwrap();
+    assert_eq!(ranged, plain);
+    assert_eq!(ranged.key_vec(), keys(&rows));
+    assert_eq!(ranged.position_of(207), Some(7));
+    assert_eq!(ranged.key_at(5), Some(105));
+    assert!(!ranged.contains_key(106));
+    assert_eq!(ranged.to_key_set(), plain.to_key_set());
+    let first = ranged.chunks().next().unwrap();
+    assert_eq!(first.key_ranges(), vec![100..104]);
+    assert_eq!(first.key_set_of(1..3).to_vec(), vec![101, 102]);
+
+    // The rows of a reset keep the ranges; applied, they rebuild the same table.
+    let added = AddedRows::from_snapshot(&ranged).unwrap();
+    assert_eq!(added.key_ranges(), vec![100..106, 206..210]);
+    let reset = TableUpdate::reset(4, added);
+    let rebuilt = snapshot(1, &[]).apply(&reset).unwrap();
+    assert_eq!(rebuilt.key_vec(), keys(&rows));
+    assert_eq!(rebuilt.concat().unwrap(), plain.concat().unwrap());
+
+    let refused = |parts: Vec<(Vec<Range<RowKey>>, RecordBatch)>| {
+        Snapshot::from_ranged_batches(plain.schema().clone(), 3, parts).unwrap_err()
+    };
+    assert!(matches!(
+        refused(vec![(vec![100..104, 103..109], all.clone())]),
+        CoreError::KeysNotAscending { .. }
+    ));
+    assert!(matches!(
+        refused(vec![
+            (vec![100..104], all.slice(0, 4)),
+            (vec![90..96], all.slice(4, 6))
+        ]),
+        CoreError::KeysNotAscending { .. }
+    ));
+    assert!(matches!(
+        refused(vec![(vec![100..109], all.clone())]),
+        CoreError::RowCountMismatch { keys: 9, rows: 10 }
+    ));
+}

@@ -79,7 +79,7 @@ impl TableUpdate {
 
         // Rows u1 added that survive u2, with u2's changes to them overlaid. The rest of u2's
         // changes stay changes.
-        let (survivor_keys, survivor_batch) = drop_rows(&a1.keys, a1.batch(), &r2)?;
+        let (survivor_keys, survivor_batch) = drop_rows(a1.keys.as_slice(), a1.batch(), &r2)?;
         let mut survivor_columns = survivor_batch.columns().to_vec();
         let mut later_changes = Vec::with_capacity(m2.len());
         for change in m2 {
@@ -92,7 +92,7 @@ impl TableUpdate {
             later_changes.push((index, change.column, rest));
         }
         let survivors = batch_with_rows(schema.clone(), survivor_columns, survivor_keys.len())?;
-        let (added_keys, plan) = merge_keys(&survivor_keys, &a2.keys);
+        let (added_keys, plan) = merge_keys(&survivor_keys, a2.keys.as_slice());
         let added_batch = merge_batches(&survivors, a2.batch(), &plan)?;
         let added = AddedRows::new_unchecked(added_keys, added_batch);
 

@@ -309,8 +309,22 @@ pub(crate) fn plan(op: &Op, model: &Model, next_key: &mut RowKey, step: Step) ->
         }
         column_changes.push(ColumnChange::new(*column, keys, array).unwrap());
     }
-    let added_rows =
-        AddedRows::new(added.keys().copied().collect(), batch(added.values())).unwrap();
+    // Every other step holds its added keys as runs of consecutive keys (as a data-service
+    // location's or a remote snapshot's rows are), so each property covers both ways keys are
+    // held, and chunks of both kinds meet in splits and merges.
+    let added_rows = if step.is_multiple_of(2) {
+        let mut runs: Vec<std::ops::Range<RowKey>> = Vec::new();
+        for key in added.keys() {
+            match runs.last_mut() {
+                Some(run) if run.end == *key => run.end += 1,
+                _ => runs.push(*key..key + 1),
+            }
+        }
+        let schema = batch(added.values()).schema();
+        AddedRows::from_key_ranges(schema, runs, vec![batch(added.values())]).unwrap()
+    } else {
+        AddedRows::new(added.keys().copied().collect(), batch(added.values())).unwrap()
+    };
     let update = TableUpdate::new(
         step,
         removed.into_iter().collect(),

@@ -8,7 +8,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::Schema;
 use arrow_select::concat::{concat, concat_batches};
 use tableshare_core::{
-    AddedRows, ColumnChange, CoreError, LiveTable, RowKey, Snapshot, Step, TableDefinition,
+    AddedRows, ColumnChange, CoreError, LiveTable, RowKey, RowSet, Snapshot, Step, TableDefinition,
     TableSchema, TableUpdate,
 };
 
@@ -78,26 +78,35 @@ pub(crate) fn reset_snapshot(received: Received) -> Result<Snapshot, CoreError> 
         column: "(schema)".into(),
     })?;
     let table_schema = TableSchema::from_arrow(&schema)?;
-    Snapshot::from_batches(table_schema, received.step, received.added)
+    // The keys stay the ranges they arrived as: a snapshot of 10,000,000 rows numbered in a
+    // few runs holds a few words of keys.
+    Snapshot::from_ranged_batches(
+        table_schema,
+        received.step,
+        received
+            .added
+            .into_iter()
+            .map(|(keys, batch)| (keys.ranges(), batch)),
+    )
 }
 
 /// One update replacing the table by `snapshot`'s rows: its chunks as they are (no copy of the
 /// rows; the local table's chunks become slices of them).
 pub(crate) fn reset_update(snapshot: &Snapshot) -> Result<TableUpdate, CoreError> {
-    let chunks: Vec<RecordBatch> = snapshot.chunks().map(|c| c.batch().clone()).collect();
-    let schema = chunks
-        .first()
-        .map_or_else(|| snapshot.schema().arrow().clone(), RecordBatch::schema);
     Ok(TableUpdate::reset(
         snapshot.step(),
-        AddedRows::from_chunks(schema, snapshot.key_vec(), chunks)?,
+        AddedRows::from_snapshot(snapshot)?,
     ))
 }
 
 fn join_rows(
     schema: &Arc<Schema>,
-    parts: Vec<(Vec<RowKey>, RecordBatch)>,
+    parts: Vec<(RowSet, RecordBatch)>,
 ) -> Result<(Vec<RowKey>, RecordBatch), CoreError> {
+    let parts: Vec<(Vec<RowKey>, RecordBatch)> = parts
+        .into_iter()
+        .map(|(keys, batch)| (keys.to_vec(), batch))
+        .collect();
     if parts.len() == 1 {
         if let Some(part) = parts.into_iter().next() {
             return Ok(part);

@@ -249,7 +249,8 @@ pub(crate) struct Received {
     /// Reset steps: the schema of the rows.
     pub(crate) schema: Option<SchemaRef>,
     pub(crate) removed: RowSet,
-    pub(crate) added: Vec<(Vec<RowKey>, RecordBatch)>,
+    /// Added rows with their keys as received (a row set: a snapshot's keys stay ranges).
+    pub(crate) added: Vec<(RowSet, RecordBatch)>,
     pub(crate) modified: Vec<(String, Vec<RowKey>, ArrayRef)>,
 }
 
@@ -332,17 +333,17 @@ impl Exchange {
                 Kind::Removed => step.removed.union_with(&meta.keys),
                 Kind::Added | Kind::Modified => {
                     let batch = batch.ok_or_else(|| protocol("rows without a batch".into()))?;
-                    let keys = meta.keys.to_vec();
-                    if keys.len() != batch.num_rows() {
+                    if meta.keys.len() != batch.num_rows() as u64 {
                         return Err(protocol(format!(
                             "{} keys for {} rows",
-                            keys.len(),
+                            meta.keys.len(),
                             batch.num_rows()
                         )));
                     }
                     if header.kind == Kind::Added {
-                        step.added.push((keys, batch));
+                        step.added.push((meta.keys, batch));
                     } else {
+                        let keys = meta.keys.to_vec();
                         let column = header
                             .column
                             .ok_or_else(|| protocol("a modification without a column".into()))?;

@@ -199,8 +199,11 @@ impl Publisher {
         let step = snapshot.step();
         let schema = snapshot.schema().arrow().clone();
         self.begin_reset(step, &schema).await?;
-        for (keys, batch) in snapshot.batches(self.config.batch_rows) {
-            self.send_rows(step, keys, batch).await?;
+        // Each chunk's keys go out as row sets made from the chunk's keys as held (runs stay
+        // runs: nothing is written out per row).
+        for chunk in snapshot.chunks() {
+            self.send_rows(step, chunk.batch().clone(), |rows| chunk.key_set_of(rows))
+                .await?;
         }
         self.end(step).await
     }
@@ -225,12 +228,13 @@ impl Publisher {
         self.send(Ok(Encoder::meta_only(&meta))).await
     }
 
-    /// Sends rows with their keys, split so that no message passes the byte limit.
+    /// Sends the rows of `batch` with their keys (`keys_of(rows)`, positions of `batch`), split
+    /// so that no message passes the byte limit.
     async fn send_rows(
         &mut self,
         step: Step,
-        keys: &[tableshare_core::RowKey],
         batch: RecordBatch,
+        keys_of: impl Fn(std::ops::Range<usize>) -> RowSet,
     ) -> Result<(), Gone> {
         for (from, len) in slices(
             &batch,
@@ -238,10 +242,7 @@ impl Publisher {
             self.config.max_message_bytes,
         ) {
             let part = batch.slice(from, len);
-            let part_keys = keys.get(from..from + len).unwrap_or_default();
-            let Ok(key_set) = RowSet::from_sorted_keys(part_keys) else {
-                return self.send(Err(Status::internal("keys out of order"))).await;
-            };
+            let key_set = keys_of(from..from + len);
             let meta = Meta {
                 header: Header::new(Kind::Added, step),
                 keys: key_set,
@@ -287,7 +288,7 @@ impl Publisher {
             }
         }
         let added = update.added();
-        self.send_rows(step, added.keys(), added.batch().clone())
+        self.send_rows(step, added.batch().clone(), |rows| added.key_set_of(rows))
             .await?;
         let schema = update.schema();
         for change in update.modified() {

@@ -170,8 +170,8 @@ impl FlightService for WorkerService {
         let rows = self.config.batch_rows;
         // The batches are zero-copy slices of the snapshot's chunks, produced as sent.
         let batches: Vec<_> = snapshot
-            .batches(rows)
-            .map(|(_, batch)| Ok::<_, FlightError>(batch))
+            .row_batches(rows)
+            .map(Ok::<_, FlightError>)
             .collect();
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
