@@ -396,7 +396,12 @@ impl LiveTable {
             let end = next_key
                 .checked_add(rows)
                 .ok_or(CoreError::CounterOverflow { counter: "row key" })?;
-            let added = AddedRows::new((next_key..end).collect(), batch)?;
+            // The keys are one run: held as the range, an append of any size costs no keys.
+            let added = AddedRows::from_key_ranges(
+                batch.schema(),
+                std::iter::once(next_key..end),
+                vec![batch],
+            )?;
             TableUpdate::new(0, RowSet::new(), added, Vec::new())
         })
     }

@@ -172,11 +172,7 @@ impl PartitionStream for SnapshotPartition {
         let schema = Arc::clone(&self.schema);
         let projection = self.projection.clone();
         // Zero-copy slices of the chunks; the snapshot keeps them alive.
-        let parts: Vec<RecordBatch> = self
-            .snapshot
-            .batches(BATCH_ROWS)
-            .map(|(_, batch)| batch)
-            .collect();
+        let parts: Vec<RecordBatch> = self.snapshot.row_batches(BATCH_ROWS).collect();
         let stream = futures::stream::iter(parts.into_iter().map(move |batch| {
             let rows = batch.num_rows();
             let columns = match &projection {

@@ -356,7 +356,10 @@ fn from_batches_builds_the_table_part_by_part() {
 // as the rows of a reset, and ranges that overlap (within a part or across parts) or do not
 // count the rows are refused.
 #[test]
-#[allow(clippy::single_range_in_vec_init, reason = "a part's keys given as one range")]
+#[allow(
+    clippy::single_range_in_vec_init,
+    reason = "a part's keys given as one range"
+)]
 fn ranged_snapshots_equal_their_keys() {
     let rows: Vec<Row> = (0..10)
         .map(|i| {

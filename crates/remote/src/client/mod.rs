@@ -8,6 +8,7 @@
 
 mod apply;
 mod connect;
+mod decode;
 mod driver;
 
 use std::fmt;
