@@ -353,6 +353,14 @@ impl Snapshot {
         &self,
         positions: Range<usize>,
     ) -> impl Iterator<Item = (&[RowKey], RecordBatch)> + '_ {
+        self.pieces(positions).map(|(chunk, rows)| {
+            let keys = chunk.keys().get(rows.clone()).unwrap_or_default();
+            (keys, chunk.batch().slice(rows.start, rows.len()))
+        })
+    }
+
+    /// The chunks holding positions `positions` (clamped), each with the rows of it in range.
+    fn pieces(&self, positions: Range<usize>) -> impl Iterator<Item = (&Chunk, Range<usize>)> + '_ {
         let end = positions.end.min(self.num_rows());
         let start = positions.start.min(end);
         let first = self
@@ -367,9 +375,28 @@ impl Snapshot {
             .map(move |(chunk, chunk_start)| {
                 let from = start.saturating_sub(*chunk_start);
                 let to = (end - chunk_start).min(chunk.num_rows());
-                let keys = chunk.keys().get(from..to).unwrap_or_default();
-                (keys, chunk.batch().slice(from, to - from))
+                (chunk.as_ref(), from..to)
             })
+            .filter(|(_, rows)| !rows.is_empty())
+    }
+
+    /// How many keys are below `key`: its position if the table holds it, where it would go
+    /// otherwise. O(log n).
+    pub fn rank(&self, key: RowKey) -> usize {
+        let index = self.chunk_for(key);
+        match (self.chunks.get(index), self.starts.get(index)) {
+            (Some(chunk), Some(start)) => start + chunk.shared_keys().partition_point(|k| k < key),
+            _ => self.num_rows(),
+        }
+    }
+
+    /// The rows whose keys fall in `keys`, in key order, as zero-copy slices of the chunks,
+    /// without their keys (a reader of one key range of a table: a data-service location's
+    /// rows in the merged table). O(log n) to find the range.
+    pub fn rows_in(&self, keys: Range<RowKey>) -> impl Iterator<Item = RecordBatch> + '_ {
+        let positions = self.rank(keys.start)..self.rank(keys.end.max(keys.start));
+        self.pieces(positions)
+            .map(|(chunk, rows)| chunk.batch().slice(rows.start, rows.len()))
     }
 
     /// The row keys, ascending.

@@ -100,6 +100,18 @@ impl QueryContext {
         self.register_provider(name, Arc::new(LiveSource::live(table)));
     }
 
+    /// Registers the partitioned table `merged`, made of the parts `parts` lists, under
+    /// `name`: queries read only the parts whose partition values pass their filters on
+    /// partitioning columns (see [`PartitionedSource`](crate::PartitionedSource)).
+    pub fn register_partitioned(
+        &self,
+        name: impl Into<String>,
+        merged: LiveTable,
+        parts: crate::PartList,
+    ) {
+        self.register_provider(name, Arc::new(crate::PartitionedSource::new(merged, parts)));
+    }
+
     /// Registers fixed rows under `name`.
     pub fn register_snapshot(&self, name: impl Into<String>, snapshot: Snapshot) {
         self.register_provider(name, Arc::new(LiveSource::snapshot(snapshot)));

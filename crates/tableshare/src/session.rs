@@ -162,6 +162,28 @@ impl Tableshare {
         &self.query
     }
 
+    /// Registers a partitioned data-service table under `name` for SQL: a query reads only the
+    /// locations whose partition values pass its filters on partitioning columns, from one
+    /// snapshot of the merged table.
+    pub fn register_partitioned<B: tableshare_tds::TableDataServiceBackend>(
+        &self,
+        name: impl Into<String>,
+        table: Arc<tableshare_tds::PartitionedTable<B>>,
+    ) {
+        let merged = table.merged();
+        let parts: tableshare_query::PartList = Arc::new(move || {
+            table
+                .constituents()
+                .into_iter()
+                .map(|constituent| tableshare_query::Part {
+                    values: constituent.partition_values().cloned(),
+                    keys: constituent.merged_keys(),
+                })
+                .collect()
+        });
+        self.query.register_partitioned(name, merged, parts);
+    }
+
     /// The worker directory, if the session has one.
     pub fn directory(&self) -> Option<&Directory> {
         self.directory.as_ref()

@@ -1,15 +1,17 @@
 //! The handles a service gives out: [`ServiceTable`] (a live table and the means to retry it)
 //! and [`PartitionedTable`] (constituents keyed by partition values, and the merged whole).
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_cast::display::array_value_to_string;
-use tableshare_core::LiveTable;
+use tableshare_core::{LiveTable, RowKey};
 
 use crate::backend::TableDataServiceBackend;
 use crate::driver::{self, Running, Spec, lock};
 use crate::error::Result;
+use crate::layout::LOCATION_KEY_BITS;
 use crate::service::Shared;
 
 /// A table made by a [`TableDataService`](crate::TableDataService).
@@ -134,6 +136,15 @@ impl Constituent {
     /// table has no partitioning columns): the constituent's key.
     pub fn key(&self) -> &[String] {
         &self.key
+    }
+
+    /// The row keys this constituent's rows take in the merged table: every location has a
+    /// key range of its own there, so a reader of the merged table finds the location's rows in
+    /// this range of one consistent snapshot (`Snapshot::rows_in`), the way SQL over a
+    /// partitioned table reads only the locations its filters keep.
+    pub fn merged_keys(&self) -> Range<RowKey> {
+        let base = (self.index as u64) << LOCATION_KEY_BITS;
+        base..base + (1 << LOCATION_KEY_BITS)
     }
 
     /// The constituent's live table (partitioning columns included).

@@ -384,6 +384,21 @@ fn ranged_snapshots_equal_their_keys() {
     assert_eq!(ranged.key_at(5), Some(105));
     assert!(!ranged.contains_key(106));
     assert_eq!(ranged.to_key_set(), plain.to_key_set());
+    // Ranks and key-range reads, across the gap between the runs.
+    assert_eq!(ranged.rank(0), 0);
+    assert_eq!(ranged.rank(103), 3);
+    assert_eq!(ranged.rank(150), 6);
+    assert_eq!(ranged.rank(1_000), 10);
+    let read = |keys: Range<RowKey>| -> usize { ranged.rows_in(keys).map(|b| b.num_rows()).sum() };
+    assert_eq!(read(0..100), 0);
+    assert_eq!(read(102..208), 6);
+    assert_eq!(read(200..300), 4);
+    #[allow(
+        clippy::reversed_empty_ranges,
+        reason = "an inverted range reads nothing"
+    )]
+    let inverted = 300..200;
+    assert_eq!(read(inverted), 0);
     let first = ranged.chunks().next().unwrap();
     assert_eq!(first.key_ranges(), vec![100..104]);
     assert_eq!(first.key_set_of(1..3).to_vec(), vec![101, 102]);

@@ -258,7 +258,10 @@ mod tests {
             .try_collect()
             .await
             .unwrap();
-        assert!(matches!(decoded.first().map(|d| &d.payload), Some(Payload::Schema(_))));
+        assert!(matches!(
+            decoded.first().map(|d| &d.payload),
+            Some(Payload::Schema(_))
+        ));
         let got: Vec<RecordBatch> = decoded
             .into_iter()
             .filter_map(|d| match d.payload {

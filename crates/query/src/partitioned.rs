@@ -1,0 +1,243 @@
+//! [`PartitionedSource`]: a DataFusion table provider over a partitioned live table (a
+//! data-service table made with `make_partitioned_table`), reading only the parts whose
+//! partition values pass the query's filters on partitioning columns.
+//!
+//! The table is a merged live table whose parts each own a range of its row keys, and a list of
+//! the parts with their partition values (one row in the partitioning columns). A scan takes
+//! the merged table's snapshot once, so it sees one step, as every scan does; it evaluates each
+//! filter that names only partitioning columns on each part's partition values and reads the
+//! key ranges of the parts that pass (`Snapshot::rows_in`: a binary search, then zero-copy
+//! slices), one DataFusion partition per part. Such filters are reported `Inexact`: DataFusion
+//! still applies them to the rows, so a part whose values cannot be evaluated is simply read.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::{Array, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use tableshare_core::{LiveTable, RowKey, Snapshot};
+
+/// Rows per batch handed to DataFusion.
+const BATCH_ROWS: usize = 8192;
+
+/// One part of a partitioned table: its partition values and the row keys its rows take in
+/// the merged table.
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// One row in (a subset of) the partitioning columns, named as in the merged table; `None`
+    /// when the part has none (it is then read by every query).
+    pub values: Option<RecordBatch>,
+    /// The part's key range in the merged table.
+    pub keys: Range<RowKey>,
+}
+
+/// The parts of a partitioned table as they are now (asked once per query).
+pub type PartList = Arc<dyn Fn() -> Vec<Part> + Send + Sync>;
+
+/// A partitioned live table as a DataFusion table: scans read only the parts that filters on
+/// partitioning columns keep.
+#[derive(Clone)]
+pub struct PartitionedSource {
+    merged: LiveTable,
+    schema: SchemaRef,
+    partitioning: Vec<String>,
+    parts: PartList,
+}
+
+impl fmt::Debug for PartitionedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionedSource")
+            .field("schema", &self.schema)
+            .field("partitioning", &self.partitioning)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionedSource {
+    /// The table `merged` (its partitioning columns are those of its schema) made of the parts
+    /// `parts` lists.
+    pub fn new(merged: LiveTable, parts: PartList) -> Self {
+        let schema = Arc::clone(merged.schema().arrow());
+        let partitioning = merged.schema().partition_columns().to_vec();
+        Self {
+            merged,
+            schema,
+            partitioning,
+            parts,
+        }
+    }
+
+    /// Whether `filter` names only partitioning columns (and at least one).
+    fn prunes(&self, filter: &Expr) -> bool {
+        let columns = filter.column_refs();
+        !columns.is_empty()
+            && columns
+                .iter()
+                .all(|column| self.partitioning.contains(&column.name))
+    }
+
+    /// Whether `part` may hold rows passing every filter of `filters` (all of them prune).
+    fn keeps(&self, state: &dyn Session, part: &Part, filters: &[&Expr]) -> bool {
+        let Some(values) = &part.values else {
+            return true;
+        };
+        let Ok(schema) = DFSchema::try_from(values.schema().as_ref().clone()) else {
+            return true;
+        };
+        filters.iter().all(|filter| {
+            // A filter the values cannot answer (a column the part's values lack, an error)
+            // keeps the part: pruning only ever skips what cannot match.
+            let Ok(expr) = state.create_physical_expr((*filter).clone(), &schema) else {
+                return true;
+            };
+            let Ok(result) = expr.evaluate(values).and_then(|v| v.into_array(1)) else {
+                return true;
+            };
+            match result.as_any().downcast_ref::<BooleanArray>() {
+                // SQL keeps a row only where the filter is true: false and null both drop.
+                Some(passed) => passed.len() != 1 || (passed.is_valid(0) && passed.value(0)),
+                None => true,
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for PartitionedSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if self.prunes(filter) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let snapshot = self
+            .merged
+            .snapshot()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if snapshot.schema().arrow().fields() != self.schema.fields() {
+            return Err(DataFusionError::Execution(
+                "the partitioned table's schema changed since it was registered; register it \
+                 again"
+                    .to_owned(),
+            ));
+        }
+        let pruning: Vec<&Expr> = filters.iter().filter(|f| self.prunes(f)).collect();
+        let projected = match projection {
+            Some(indices) => Arc::new(self.schema.project(indices)?),
+            None => Arc::clone(&self.schema),
+        };
+        let partitions: Vec<Arc<dyn PartitionStream>> = (self.parts)()
+            .into_iter()
+            .filter(|part| self.keeps(state, part, &pruning))
+            .map(|part| {
+                Arc::new(PartScan {
+                    snapshot: snapshot.clone(),
+                    keys: part.keys,
+                    projection: projection.cloned(),
+                    schema: Arc::clone(&projected),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        tracing::debug!(parts = partitions.len(), "partitioned scan");
+        Ok(Arc::new(StreamingTableExec::try_new(
+            projected,
+            partitions,
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+}
+
+/// One part's rows of one snapshot.
+struct PartScan {
+    snapshot: Snapshot,
+    keys: Range<RowKey>,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for PartScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartScan")
+            .field("step", &self.snapshot.step())
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+impl PartitionStream for PartScan {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = Arc::clone(&self.schema);
+        let projection = self.projection.clone();
+        let parts: Vec<RecordBatch> = self
+            .snapshot
+            .rows_in(self.keys.clone())
+            .flat_map(|batch| {
+                let rows = batch.num_rows();
+                (0..rows)
+                    .step_by(BATCH_ROWS)
+                    .map(move |offset| batch.slice(offset, BATCH_ROWS.min(rows - offset)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let stream = futures::stream::iter(parts.into_iter().map(move |batch| {
+            let rows = batch.num_rows();
+            let columns = match &projection {
+                Some(indices) => indices
+                    .iter()
+                    .map(|i| Arc::clone(batch.column(*i)))
+                    .collect(),
+                None => batch.columns().to_vec(),
+            };
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)
+                .map_err(DataFusionError::from)
+        }));
+        Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            stream,
+        ))
+    }
+}
