@@ -5,9 +5,10 @@
 //! The table is a merged live table whose parts each own a range of its row keys, and a list of
 //! the parts with their partition values (one row in the partitioning columns). A scan takes
 //! the merged table's snapshot once, so it sees one step, as every scan does; it evaluates each
-//! filter that names only partitioning columns on each part's partition values and reads the
-//! key ranges of the parts that pass (`Snapshot::rows_in`: a binary search, then zero-copy
-//! slices), one DataFusion partition per part. Such filters are reported `Inexact`: DataFusion
+//! filter that names only partitioning columns on each part's partition values and skips the
+//! key ranges of the parts that fail; it reads the rest (`Snapshot::rows_in`: a binary search,
+//! then zero-copy slices), one DataFusion partition per part read and per stretch of keys no
+//! listed part covers, when it holds rows. Such filters are reported `Inexact`: DataFusion
 //! still applies them to the rows, so a part whose values cannot be evaluated is simply read.
 
 use std::fmt;
@@ -162,13 +163,31 @@ impl TableProvider for PartitionedSource {
             Some(indices) => Arc::new(self.schema.project(indices)?),
             None => Arc::clone(&self.schema),
         };
-        let partitions: Vec<Arc<dyn PartitionStream>> = (self.parts)()
+        // Only a listed part whose values fail a filter is skipped. The key ranges no listed
+        // part covers are read too: the parts are listed apart from the snapshot, so a location
+        // retracted (or added) between the two still has its rows read, and the filters, being
+        // `Inexact`, are applied to every row read anyway.
+        let mut parts = (self.parts)();
+        parts.sort_by_key(|part| part.keys.start);
+        let mut ranges: Vec<Range<RowKey>> = Vec::new();
+        let mut covered: RowKey = 0;
+        for part in &parts {
+            if part.keys.start > covered {
+                ranges.push(covered..part.keys.start);
+            }
+            if self.keeps(state, part, &pruning) {
+                ranges.push(part.keys.clone());
+            }
+            covered = covered.max(part.keys.end);
+        }
+        ranges.push(covered..RowKey::MAX);
+        let partitions: Vec<Arc<dyn PartitionStream>> = ranges
             .into_iter()
-            .filter(|part| self.keeps(state, part, &pruning))
-            .map(|part| {
+            .filter(|keys| snapshot.rank(keys.end) > snapshot.rank(keys.start))
+            .map(|keys| {
                 Arc::new(PartScan {
                     snapshot: snapshot.clone(),
-                    keys: part.keys,
+                    keys,
                     projection: projection.cloned(),
                     schema: Arc::clone(&projected),
                 }) as Arc<dyn PartitionStream>
