@@ -72,30 +72,21 @@ impl Keys {
         let mut starts: Vec<RowKey> = Vec::new();
         let mut ends: Vec<usize> = Vec::new();
         let mut total = 0usize;
+        // The key just past the last run, which a continuing run starts at.
+        let mut next: Option<RowKey> = None;
         for run in runs {
             if run.is_empty() {
                 continue;
             }
-            let len = usize::try_from(run.end - run.start).unwrap_or(usize::MAX);
-            let continues = match (starts.last(), ends.len().checked_sub(1)) {
-                (Some(start), Some(last)) => {
-                    let first = match last.checked_sub(1) {
-                        Some(previous) => ends.get(previous).copied().unwrap_or(0),
-                        None => 0,
-                    };
-                    start + (total - first) as RowKey == run.start
+            total += usize::try_from(run.end - run.start).unwrap_or(usize::MAX);
+            match ends.last_mut() {
+                Some(end) if next == Some(run.start) => *end = total,
+                _ => {
+                    starts.push(run.start);
+                    ends.push(total);
                 }
-                _ => false,
-            };
-            total += len;
-            if continues {
-                if let Some(end) = ends.last_mut() {
-                    *end = total;
-                }
-            } else {
-                starts.push(run.start);
-                ends.push(total);
             }
+            next = Some(run.end);
         }
         Keys::Runs(RunWindow {
             runs: Arc::new(RunList { starts, ends }),
@@ -219,16 +210,7 @@ impl Keys {
                     position = run_end;
                 }
             }
-            Keys::Buffer(buffer) => {
-                for key in buffer.iter() {
-                    // No range can hold the key u64::MAX (ends are exclusive): it is left
-                    // out, as `RowSet::ranges` does. Run-held keys never contain it.
-                    match ranges.last_mut() {
-                        Some(last) if last.end == *key => last.end = key.saturating_add(1),
-                        _ => ranges.push(*key..key.saturating_add(1)),
-                    }
-                }
-            }
+            Keys::Buffer(buffer) => ranges = runs_of(buffer.iter().copied()),
         }
         ranges
     }
@@ -265,6 +247,44 @@ impl Keys {
             Keys::Runs(_) => self.iter().collect(),
         }
     }
+}
+
+/// Ascending keys grouped into ranges of consecutive keys. No range can hold the key u64::MAX
+/// (ends are exclusive): it is left out.
+pub(crate) fn runs_of(keys: impl Iterator<Item = RowKey>) -> Vec<Range<RowKey>> {
+    let mut ranges: Vec<Range<RowKey>> = Vec::new();
+    for key in keys.filter(|key| *key < RowKey::MAX) {
+        match ranges.last_mut() {
+            Some(last) if last.end == key => last.end += 1,
+            _ => ranges.push(key..key + 1),
+        }
+    }
+    ranges
+}
+
+/// Checks that `ranges` ascend without overlapping and continue after `last` (the largest key
+/// before them, updated); returns how many keys they hold. `position` is the number of keys
+/// before them, for the error.
+pub(crate) fn check_ranges(
+    ranges: &[Range<RowKey>],
+    last: &mut Option<RowKey>,
+    position: usize,
+) -> crate::error::Result<usize> {
+    let mut count = 0usize;
+    for range in ranges {
+        if range.start > range.end || last.is_some_and(|prev| range.start <= prev) {
+            return Err(crate::error::CoreError::KeysNotAscending {
+                position: position + count,
+                previous: last.unwrap_or(range.start),
+                key: range.start.min(range.end),
+            });
+        }
+        if !range.is_empty() {
+            *last = Some(range.end - 1);
+            count += usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        }
+    }
+    Ok(count)
 }
 
 impl From<Vec<RowKey>> for Keys {

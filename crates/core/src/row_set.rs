@@ -146,15 +146,7 @@ impl RowSet {
             (None, _) | (_, None) => return Vec::new(),
             _ => {}
         }
-        let mut ranges: Vec<Range<RowKey>> = Vec::new();
-        for key in self.0.iter() {
-            match ranges.last_mut() {
-                Some(last) if last.end == key && key < RowKey::MAX => last.end += 1,
-                _ if key < RowKey::MAX => ranges.push(key..key + 1),
-                _ => {}
-            }
-        }
-        ranges
+        crate::keys::runs_of(self.0.iter())
     }
 
     /// Keys in either set.

@@ -203,20 +203,7 @@ impl Snapshot {
         let mut last: Option<RowKey> = None;
         let mut position = 0usize;
         for (ranges, batch) in parts {
-            let mut count = 0usize;
-            for range in &ranges {
-                if range.start > range.end || last.is_some_and(|prev| range.start <= prev) {
-                    return Err(CoreError::KeysNotAscending {
-                        position: position + count,
-                        previous: last.unwrap_or(range.start),
-                        key: range.start.min(range.end),
-                    });
-                }
-                if !range.is_empty() {
-                    last = Some(range.end - 1);
-                    count += usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-                }
-            }
+            let count = crate::keys::check_ranges(&ranges, &mut last, position)?;
             if count != batch.num_rows() {
                 return Err(CoreError::RowCountMismatch {
                     keys: count,

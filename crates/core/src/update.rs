@@ -32,6 +32,7 @@ use arrow_select::concat::concat_batches;
 use crate::chunk::Keys;
 use crate::error::{CoreError, Result};
 use crate::kernels::{check_column, conform_batch};
+use crate::keys::check_ranges;
 use crate::row_set::{RowKey, RowSet, check_ascending};
 use crate::schema::{column_index, projection_indices};
 
@@ -140,21 +141,7 @@ impl AddedRows {
         chunks: Vec<RecordBatch>,
     ) -> Result<Self> {
         let ranges: Vec<Range<RowKey>> = ranges.into_iter().collect();
-        let mut position = 0usize;
-        let mut previous: Option<RowKey> = None;
-        for range in &ranges {
-            if range.start > range.end || previous.is_some_and(|last| range.start <= last) {
-                return Err(CoreError::KeysNotAscending {
-                    position,
-                    previous: previous.unwrap_or(range.start),
-                    key: range.start.min(range.end),
-                });
-            }
-            if !range.is_empty() {
-                previous = Some(range.end - 1);
-                position += usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-            }
-        }
+        check_ranges(&ranges, &mut None, 0)?;
         Self::from_checked_keys(schema, Keys::from_runs(ranges), chunks)
     }
 
@@ -180,22 +167,7 @@ impl AddedRows {
         } else {
             Keys::from(snapshot.key_vec())
         };
-        let mut chunks: Vec<RecordBatch> =
-            chunks.into_iter().filter(|c| c.num_rows() > 0).collect();
-        let schema = snapshot.schema().arrow().clone();
-        if chunks.len() > 1 && !joinable(&chunks) {
-            let joined =
-                concat_batches(&schema, &chunks).map_err(CoreError::arrow("joining added rows"))?;
-            chunks = vec![joined];
-        }
-        if chunks.is_empty() {
-            chunks.push(RecordBatch::new_empty(schema));
-        }
-        Ok(Self {
-            keys,
-            chunks,
-            joined: OnceLock::new(),
-        })
+        Self::from_checked_keys(snapshot.schema().arrow().clone(), keys, chunks)
     }
 
     /// From keys already checked to ascend.

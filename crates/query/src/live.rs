@@ -7,6 +7,7 @@
 //! to the columns asked for, stopping at DataFusion's limit. Filters are left to DataFusion.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
@@ -20,7 +21,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use tableshare_core::{LiveTable, Snapshot};
+use tableshare_core::{LiveTable, RowKey, Snapshot};
 
 /// Rows per batch handed to DataFusion (a chunk larger than this is sliced).
 const BATCH_ROWS: usize = 8192;
@@ -92,7 +93,9 @@ impl LiveSource {
         }
     }
 
-    fn current(&self) -> DfResult<Snapshot> {
+    /// The snapshot a scan reads now; an error if the table's schema changed since it was
+    /// registered.
+    pub(crate) fn current(&self) -> DfResult<Snapshot> {
         let snapshot = match &self.source {
             Source::Live(table) => table
                 .snapshot()
@@ -132,6 +135,7 @@ impl TableProvider for LiveSource {
         };
         let partition = Arc::new(SnapshotPartition {
             snapshot: self.current()?,
+            keys: None,
             projection: projection.cloned(),
             schema: Arc::clone(&projected),
         });
@@ -146,11 +150,14 @@ impl TableProvider for LiveSource {
     }
 }
 
-/// The one partition of a snapshot scan.
-struct SnapshotPartition {
-    snapshot: Snapshot,
-    projection: Option<Vec<usize>>,
-    schema: SchemaRef,
+/// A partition of a snapshot scan: the whole snapshot, or the rows of one key range of it (a
+/// part of a partitioned table, `partitioned.rs`).
+pub(crate) struct SnapshotPartition {
+    pub(crate) snapshot: Snapshot,
+    /// The key range read; `None` reads every row.
+    pub(crate) keys: Option<Range<RowKey>>,
+    pub(crate) projection: Option<Vec<usize>>,
+    pub(crate) schema: SchemaRef,
 }
 
 impl fmt::Debug for SnapshotPartition {
@@ -158,6 +165,7 @@ impl fmt::Debug for SnapshotPartition {
         f.debug_struct("SnapshotPartition")
             .field("step", &self.snapshot.step())
             .field("rows", &self.snapshot.num_rows())
+            .field("keys", &self.keys)
             .field("projection", &self.projection)
             .finish()
     }
@@ -172,7 +180,20 @@ impl PartitionStream for SnapshotPartition {
         let schema = Arc::clone(&self.schema);
         let projection = self.projection.clone();
         // Zero-copy slices of the chunks; the snapshot keeps them alive.
-        let parts: Vec<RecordBatch> = self.snapshot.row_batches(BATCH_ROWS).collect();
+        let parts: Vec<RecordBatch> = match &self.keys {
+            None => self.snapshot.row_batches(BATCH_ROWS).collect(),
+            Some(keys) => self
+                .snapshot
+                .rows_in(keys.clone())
+                .flat_map(|batch| {
+                    let rows = batch.num_rows();
+                    (0..rows)
+                        .step_by(BATCH_ROWS)
+                        .map(move |offset| batch.slice(offset, BATCH_ROWS.min(rows - offset)))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        };
         let stream = futures::stream::iter(parts.into_iter().map(move |batch| {
             let rows = batch.num_rows();
             let columns = match &projection {

@@ -15,22 +15,19 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Array, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use tableshare_core::{LiveTable, RowKey, Snapshot};
+use tableshare_core::{LiveTable, RowKey};
 
-/// Rows per batch handed to DataFusion.
-const BATCH_ROWS: usize = 8192;
+use crate::live::{LiveSource, SnapshotPartition};
 
 /// One part of a partitioned table: its partition values and the row keys its rows take in
 /// the merged table.
@@ -50,7 +47,7 @@ pub type PartList = Arc<dyn Fn() -> Vec<Part> + Send + Sync>;
 /// partitioning columns keep.
 #[derive(Clone)]
 pub struct PartitionedSource {
-    merged: LiveTable,
+    merged: LiveSource,
     schema: SchemaRef,
     partitioning: Vec<String>,
     parts: PartList,
@@ -72,7 +69,7 @@ impl PartitionedSource {
         let schema = Arc::clone(merged.schema().arrow());
         let partitioning = merged.schema().partition_columns().to_vec();
         Self {
-            merged,
+            merged: LiveSource::live(merged),
             schema,
             partitioning,
             parts,
@@ -147,17 +144,7 @@ impl TableProvider for PartitionedSource {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = self
-            .merged
-            .snapshot()
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        if snapshot.schema().arrow().fields() != self.schema.fields() {
-            return Err(DataFusionError::Execution(
-                "the partitioned table's schema changed since it was registered; register it \
-                 again"
-                    .to_owned(),
-            ));
-        }
+        let snapshot = self.merged.current()?;
         let pruning: Vec<&Expr> = filters.iter().filter(|f| self.prunes(f)).collect();
         let projected = match projection {
             Some(indices) => Arc::new(self.schema.project(indices)?),
@@ -185,9 +172,9 @@ impl TableProvider for PartitionedSource {
             .into_iter()
             .filter(|keys| snapshot.rank(keys.end) > snapshot.rank(keys.start))
             .map(|keys| {
-                Arc::new(PartScan {
+                Arc::new(SnapshotPartition {
                     snapshot: snapshot.clone(),
-                    keys,
+                    keys: Some(keys),
                     projection: projection.cloned(),
                     schema: Arc::clone(&projected),
                 }) as Arc<dyn PartitionStream>
@@ -202,61 +189,5 @@ impl TableProvider for PartitionedSource {
             false,
             limit,
         )?))
-    }
-}
-
-/// One part's rows of one snapshot.
-struct PartScan {
-    snapshot: Snapshot,
-    keys: Range<RowKey>,
-    projection: Option<Vec<usize>>,
-    schema: SchemaRef,
-}
-
-impl fmt::Debug for PartScan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PartScan")
-            .field("step", &self.snapshot.step())
-            .field("keys", &self.keys)
-            .finish()
-    }
-}
-
-impl PartitionStream for PartScan {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let schema = Arc::clone(&self.schema);
-        let projection = self.projection.clone();
-        let parts: Vec<RecordBatch> = self
-            .snapshot
-            .rows_in(self.keys.clone())
-            .flat_map(|batch| {
-                let rows = batch.num_rows();
-                (0..rows)
-                    .step_by(BATCH_ROWS)
-                    .map(move |offset| batch.slice(offset, BATCH_ROWS.min(rows - offset)))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let stream = futures::stream::iter(parts.into_iter().map(move |batch| {
-            let rows = batch.num_rows();
-            let columns = match &projection {
-                Some(indices) => indices
-                    .iter()
-                    .map(|i| Arc::clone(batch.column(*i)))
-                    .collect(),
-                None => batch.columns().to_vec(),
-            };
-            let options = RecordBatchOptions::new().with_row_count(Some(rows));
-            RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)
-                .map_err(DataFusionError::from)
-        }));
-        Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            stream,
-        ))
     }
 }
